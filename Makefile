@@ -1,0 +1,44 @@
+# onebox: `make run` starts it, `make test` runs the whole suite. Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages onebox's data planes and tests use; only missing ones are installed.
+APT_PACKAGES := python3-venv iproute2 procps curl
+BENCH_APT_PACKAGES := wrk
+PORT ?= 4566
+
+.PHONY: help install run test lint format bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Install missing apt packages, create .venv, install onebox with test dependencies
+
+$(VENV)/.installed: pyproject.toml
+	@scripts/apt-ensure $(APT_PACKAGES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: install ## Install, then start onebox on 127.0.0.1:$(PORT) in the foreground
+	@$(VENV)/bin/onebox up --port $(PORT)
+
+test: install ## Install, then run the whole test suite
+	@$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: install ## Check style with ruff
+	@$(VENV)/bin/ruff check src tests bench
+	@$(VENV)/bin/ruff format --check src tests bench
+
+format: install ## Reformat the code with ruff
+	@$(VENV)/bin/ruff check --fix src tests bench
+	@$(VENV)/bin/ruff format src tests bench
+
+bench: install ## Benchmarks, printed as ratios against peers measured in the same run
+	@scripts/apt-ensure $(BENCH_APT_PACKAGES)
+	@$(PY) -m bench
+
+clean: ## Remove the virtualenv and caches (state dirs are left alone)
+	rm -rf $(VENV) .pytest_cache

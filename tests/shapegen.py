@@ -22,9 +22,14 @@ def generate(shape: Shape, *, name: str = "v", depth: int = 0, all_members: bool
     if kind == "structure":
         return _structure(shape, name, depth, all_members)
     if kind == "list":
-        count = int(shape.metadata.get("min", 0)) if depth >= MAX_DEPTH else max(2, shape.metadata.get("min", 0))
+        count = (
+            int(shape.metadata.get("min", 0)) if depth >= MAX_DEPTH else max(2, shape.metadata.get("min", 0))
+        )
         count = min(count, shape.metadata.get("max", count))
-        return [generate(shape.member, name=f"{name}{i}", depth=depth + 1, all_members=all_members) for i in range(count)]
+        return [
+            generate(shape.member, name=f"{name}{i}", depth=depth + 1, all_members=all_members)
+            for i in range(count)
+        ]
     if kind == "map":
         result = {}
         for i in range(0 if depth >= MAX_DEPTH else 2):
@@ -66,7 +71,9 @@ def _structure(shape: Shape, name: str, depth: int, all_members: bool) -> dict[s
             continue
         if member.serialization.get("eventstream") or member.metadata.get("eventstream"):
             continue
-        result[member_name] = generate(member, name=f"{name}.{member_name}", depth=depth + 1, all_members=all_members)
+        result[member_name] = generate(
+            member, name=f"{name}.{member_name}", depth=depth + 1, all_members=all_members
+        )
     return result
 
 

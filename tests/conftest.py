@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 ONEBOX = [sys.executable, "-m", "onebox.cli"]
 # A second configured key pair: its own account, to prove accounts isolate resources.
 OTHER_ACCESS_KEY = "AKIAONEBOXOTHER00001"

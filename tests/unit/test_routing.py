@@ -12,8 +12,7 @@ from onebox.aws import specs
 from onebox.aws.errors import AwsError
 from onebox.aws.http import HttpRequest
 from onebox.aws.routing import route_request
-
-from shapegen import generate
+from tests.shapegen import generate
 
 
 def _request(service: str, protocol: str, signed: bool = True) -> HttpRequest:

@@ -47,18 +47,26 @@ def internal_error(message: str = "We encountered an internal error. Please try 
 
 # How each service names a schema-validation failure: (code for a bad value, code for a missing
 # member, HTTP status). Services not listed use ValidationException (the JSON-protocol norm).
+# Sources and confidence for each row are in docs/validation.md.
 VALIDATION_CODES: dict[str, tuple[str, str, int]] = {
+    # EC2: "The request must contain the parameter ImageId" / "Value ( 1 ) for parameter maxResults ..."
     "ec2": ("InvalidParameterValue", "MissingParameter", 400),
+    # Coral query services: "1 validation error detected: Value ... at 'roleSessionName' ..."
     "sts": ("ValidationError", "ValidationError", 400),
     "elbv2": ("ValidationError", "ValidationError", 400),
     "autoscaling": ("ValidationError", "ValidationError", 400),
-    "rds": ("InvalidParameterValue", "MissingParameter", 400),
-    "elasticache": ("InvalidParameterValue", "MissingParameter", 400),
-    "sns": ("InvalidParameter", "InvalidParameter", 400),
+    # CloudWatch answers malformed wire values (a StartTime that is no date) with these; its
+    # model-constraint failures are Coral's ValidationError (onebox.aws.validate overrides).
     "cloudwatch": ("InvalidParameterValue", "MissingParameter", 400),
+    # RDS and ElastiCache report a missing member as a bad value:
+    # "The parameter X must be provided and must not be blank."
+    "rds": ("InvalidParameterValue", "InvalidParameterValue", 400),
+    "elasticache": ("InvalidParameterValue", "InvalidParameterValue", 400),
+    "sns": ("InvalidParameter", "InvalidParameter", 400),
     "logs": ("InvalidParameterException", "InvalidParameterException", 400),
     "acm": ("ValidationException", "ValidationException", 400),
-    "s3": ("InvalidArgument", "InvalidArgument", 400),
+    # S3: bad header/query values; body problems are MalformedXML (raised by onebox.aws.validate).
+    "s3": ("InvalidArgument", "InvalidRequest", 400),
     "route53": ("InvalidInput", "InvalidInput", 400),
     "cloudfront": ("InvalidArgument", "InvalidArgument", 400),
 }

@@ -1,0 +1,1 @@
+"""One package per AWS service: api.py holds its operation handlers."""

@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -e '.[test]'
+	@# Byte-compile our sources even where PYTHONDONTWRITEBYTECODE is set: start-up time counts.
+	@$(PY) -m compileall -q src >/dev/null
 	@touch $@
 
 run: install ## Install, then start onebox on 127.0.0.1:$(PORT) in the foreground

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -10,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from onebox.config import DEFAULT_PORT, Config, default_state_dir, load_config
@@ -208,11 +207,15 @@ def health(config: Config) -> dict | None:
 
 
 def _get_json(config: Config, path: str) -> dict | None:
+    connection = http.client.HTTPConnection(config.host, config.port, timeout=2)
     try:
-        with urllib.request.urlopen(f"http://{config.host}:{config.port}{path}", timeout=2) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return json.loads(response.read()) if response.status == 200 else None
+    except (OSError, ValueError, http.client.HTTPException):
         return None
+    finally:
+        connection.close()
 
 
 def _alive(pid: int) -> bool:

@@ -29,7 +29,7 @@ from onebox.gateway import Gateway
 from onebox.host.supervisor import ProcessSpec, Supervisor
 from onebox.names import GATEWAY_NAMES, NameRegistry, clear_names
 from onebox.runtime import Runtime
-from onebox.services import registry
+from onebox.services.registry import ServiceRegistry
 from onebox.store import Store
 
 log = logging.getLogger("onebox.daemon")
@@ -74,7 +74,7 @@ class Daemon:
         runtime = Runtime(config=config, clock=self.clock, store=store, credentials=credentials)
         runtime.supervisor = supervisor
         runtime.names = names
-        runtime.apis = registry.service_apis()
+        runtime.services = ServiceRegistry()
         self.runtime = runtime
         runtime.started_at = self.clock.time()
 
@@ -103,7 +103,7 @@ class Daemon:
             await asyncio.sleep(0.005)
         _write_atomically(config.daemon_port_file, str(config.port))
         _write_atomically(config.daemon_pid_file, str(os.getpid()))
-        threading.Thread(target=registry.warm_models, name="warm-models", daemon=True).start()
+        threading.Thread(target=runtime.services.warm, name="warm-up", daemon=True).start()
         log.info("onebox listening on %s", config.endpoint)
         if self.on_ready is not None:
             self.on_ready()

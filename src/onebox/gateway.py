@@ -78,7 +78,7 @@ class Gateway:
             operation = protocol.find_operation(service_model, request)
             params = protocol.parse(operation, request)
             validate_input(route.service, operation, params)
-            api = self.runtime.apis.get(route.service)
+            api = self.runtime.services.get(route.service)
             if api is None:
                 raise not_implemented(route.service, operation.name)
             context = RequestContext(
@@ -112,7 +112,7 @@ class Gateway:
         return self.runtime.config.max_api_body
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
-        return _json_response({"status": "ok", "pid": os.getpid(), "services": sorted(self.runtime.apis)})
+        return _json_response({"status": "ok", "pid": os.getpid(), "services": self.runtime.services.names()})
 
     async def _status(self, request: HttpRequest) -> HttpResponse:
         supervisor = self.runtime.supervisor
@@ -123,7 +123,7 @@ class Gateway:
                 "pid": os.getpid(),
                 "uptime_seconds": self.runtime.clock.time() - self.runtime.started_at,
                 "endpoint": self.runtime.config.endpoint,
-                "services": sorted(self.runtime.apis),
+                "services": self.runtime.services.names(),
                 "processes": processes,
                 "names": names.all() if names else {},
                 "hosts_file_error": names.hosts_error if names else None,

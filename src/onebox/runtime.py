@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from onebox.clock import Clock
 from onebox.config import Config
+from onebox.services.registry import ServiceRegistry
 
 if TYPE_CHECKING:
     from onebox.aws.credentials import CredentialStore
-    from onebox.aws.dispatch import ServiceApi
     from onebox.host.supervisor import Supervisor
     from onebox.names import NameRegistry
     from onebox.store import Store
@@ -22,7 +22,7 @@ class Runtime:
     clock: Clock
     store: Store
     credentials: CredentialStore
-    apis: dict[str, ServiceApi] = field(default_factory=dict)
+    services: ServiceRegistry = field(default_factory=lambda: ServiceRegistry({}))
     supervisor: Supervisor | None = None
     names: NameRegistry | None = None
     started_at: float = 0.0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from botocore.loaders import Loader
-from botocore.model import OperationModel, ServiceModel
+if TYPE_CHECKING:  # botocore is imported on first use: it costs a quarter second at start-up
+    from botocore.loaders import Loader
+    from botocore.model import OperationModel, ServiceModel
 
 # The services onebox serves, by botocore name. Routing only considers these.
 SERVED_SERVICES: tuple[str, ...] = (
@@ -27,12 +29,16 @@ SERVED_SERVICES: tuple[str, ...] = (
 
 @cache
 def _loader() -> Loader:
+    from botocore.loaders import Loader
+
     return Loader()
 
 
 @cache
 def service_model(name: str) -> ServiceModel:
     """The botocore model of a service by its botocore name (e.g. 'elbv2', 'cloudwatch')."""
+    from botocore.model import ServiceModel
+
     data = _loader().load_service_model(name, "service-2")
     return ServiceModel(data, service_name=name)
 

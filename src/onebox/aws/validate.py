@@ -24,11 +24,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
-
-from botocore.model import OperationModel, Shape, StructureShape
+from typing import TYPE_CHECKING, Any
 
 from onebox.aws.errors import AwsError, validation_error
+
+if TYPE_CHECKING:  # botocore is imported lazily: it costs a quarter second at start-up
+    from botocore.model import OperationModel, Shape, StructureShape
 
 # The families; see the module docstring.
 _CORAL = "coral"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-from botocore.model import OperationModel, ServiceModel
+from typing import TYPE_CHECKING, Any, Protocol
 
 from onebox.aws.errors import AwsError
 from onebox.aws.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:  # botocore is imported lazily: it costs a quarter second at start-up
+    from botocore.model import OperationModel, ServiceModel
 
 
 class WireProtocol(Protocol):

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages onebox's data planes and tests use; only missing ones are installed.
-APT_PACKAGES := python3-venv iproute2 procps curl
+APT_PACKAGES := python3-venv iproute2 procps curl bind9-dnsutils
 BENCH_APT_PACKAGES := wrk
 PORT ?= 4566
 

@@ -117,5 +117,5 @@ def run_doctor(port: int) -> int:
         if not check.ok and check.fix:
             print(f"       fix: {check.fix}")
             problems += check.required
-    print("\nMissing data-plane programs are installed by `make install`; onebox starts without them.")
+    print("\nonebox starts without the missing programs; install the ones you need with the commands above.")
     return 1 if problems else 0

@@ -6,16 +6,21 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
-from dnslib import DNSRecord
-
 
 def _dns_query(port: int, name: str) -> list[str]:
-    reply = DNSRecord.parse(DNSRecord.question(name).send("127.0.0.1", port, timeout=2))
-    return [str(rr.rdata) for rr in reply.rr]
+    """Ask onebox's DNS server with dig, as a user would."""
+    result = subprocess.run(
+        ["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2", "+tries=1", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
 
 
 def _status(box) -> dict:

@@ -1,0 +1,112 @@
+"""Terraform's AWS provider against a live daemon: provider start-up calls, a data source, a resource.
+
+Runs where the machine has terraform and a filesystem mirror of hashicorp/aws (ONEBOX_TF_MIRROR,
+default /opt/tf-plugins); elsewhere it is skipped, since Terraform cannot download providers here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+MIRROR = Path(os.environ.get("ONEBOX_TF_MIRROR", "/opt/tf-plugins"))
+HAVE_TERRAFORM = (
+    shutil.which("terraform") is not None and (MIRROR / "registry.terraform.io/hashicorp/aws").is_dir()
+)
+
+pytestmark = pytest.mark.skipif(
+    not HAVE_TERRAFORM, reason="terraform or its hashicorp/aws mirror is not on this machine"
+)
+
+MAIN_TF = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_metadata_api_check     = true
+  skip_credentials_validation = false
+  skip_requesting_account_id  = false
+  endpoints {
+    ec2 = "ENDPOINT"
+    sts = "ENDPOINT"
+    iam = "ENDPOINT"
+  }
+}
+
+data "aws_caller_identity" "me" {}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+resource "aws_key_pair" "deployer" {
+  key_name   = "deployer"
+  public_key = "PUBLIC_KEY"
+  tags = {
+    Team = "web"
+  }
+}
+
+output "account" { value = data.aws_caller_identity.me.account_id }
+output "zones" { value = data.aws_availability_zones.available.names }
+output "fingerprint" { value = aws_key_pair.deployer.fingerprint }
+output "key_pair_id" { value = aws_key_pair.deployer.key_pair_id }
+"""
+
+
+def _terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cli_config = workdir / "terraformrc"
+    cli_config.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n'
+    )
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+    }
+    return subprocess.run(
+        ["terraform", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    openssh = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    (tmp_path / "main.tf").write_text(
+        MAIN_TF.replace("ENDPOINT", onebox.endpoint).replace("PUBLIC_KEY", openssh)
+    )
+
+    init = _terraform(tmp_path, "init", "-input=false", "-no-color")
+    assert init.returncode == 0, init.stdout + init.stderr
+    apply = _terraform(tmp_path, "apply", "-auto-approve", "-input=false", "-no-color")
+    assert apply.returncode == 0, apply.stdout + apply.stderr
+    outputs = json.loads(_terraform(tmp_path, "output", "-json").stdout)
+    assert outputs["account"]["value"] == "000000000000"
+    assert outputs["zones"]["value"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+    described = onebox.client("ec2").describe_key_pairs(KeyNames=["deployer"])["KeyPairs"][0]
+    assert described["KeyPairId"] == outputs["key_pair_id"]["value"]
+    assert described["KeyFingerprint"] == outputs["fingerprint"]["value"]
+    assert described["Tags"] == [{"Key": "Team", "Value": "web"}]
+
+    plan = _terraform(tmp_path, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+    assert plan.returncode == 0, "a second plan must show no changes:\n" + plan.stdout + plan.stderr
+
+    destroy = _terraform(tmp_path, "destroy", "-auto-approve", "-input=false", "-no-color")
+    assert destroy.returncode == 0, destroy.stdout + destroy.stderr
+    names = [k["KeyName"] for k in onebox.client("ec2").describe_key_pairs()["KeyPairs"]]
+    assert "deployer" not in names

@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages onebox's data planes and tests use; only missing ones are installed.
-APT_PACKAGES := python3-venv iproute2 procps curl bind9-dnsutils
-BENCH_APT_PACKAGES := wrk
+APT_PACKAGES := python3-venv iproute2 procps curl bind9-dnsutils nftables util-linux \
+	postgresql mariadb-server mariadb-client \
+	php-cli php-fpm php-mysql php-pgsql php-redis php-curl
+BENCH_APT_PACKAGES := wrk nginx
 PORT ?= 4566
 
 .PHONY: help install run test lint format bench clean

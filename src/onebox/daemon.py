@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -25,6 +24,7 @@ import uvicorn
 from onebox.aws.credentials import Credential, CredentialStore
 from onebox.clock import Clock
 from onebox.config import Config, load_config
+from onebox.controllers import ControllerManager
 from onebox.gateway import Gateway
 from onebox.host.supervisor import ProcessSpec, Supervisor
 from onebox.names import GATEWAY_NAMES, NameRegistry, clear_names
@@ -55,6 +55,16 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    async def _start_controllers(self, runtime: Runtime, controllers: ControllerManager) -> None:
+        """Load every model and service module after the API answers, then start their controllers."""
+        try:
+            await asyncio.to_thread(runtime.services.warm)
+            for controller, changes in runtime.services.controllers(runtime):
+                controllers.add(controller, changes)
+            await controllers.start()
+        except Exception:
+            log.exception("starting controllers failed")
 
     async def run(self) -> None:
         config = self.config
@@ -103,7 +113,8 @@ class Daemon:
             await asyncio.sleep(0.005)
         _write_atomically(config.daemon_port_file, str(config.port))
         _write_atomically(config.daemon_pid_file, str(os.getpid()))
-        threading.Thread(target=runtime.services.warm, name="warm-up", daemon=True).start()
+        controllers = ControllerManager()
+        background = asyncio.create_task(self._start_controllers(runtime, controllers))
         log.info("onebox listening on %s", config.endpoint)
         if self.on_ready is not None:
             self.on_ready()
@@ -111,6 +122,8 @@ class Daemon:
             await self._stop.wait()
         finally:
             server.should_exit = True
+            background.cancel()
+            await controllers.stop()
             await serve_task
             await supervisor.stop_all()
             supervisor.close()

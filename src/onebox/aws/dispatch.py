@@ -38,6 +38,17 @@ class ServiceApi:
         self.service = service
         self.handlers: dict[str, Handler] = {}
 
+    def include(self, *parts: ServiceApi) -> ServiceApi:
+        """Add the handlers of other tables of the same service (one per resource module)."""
+        for part in parts:
+            if part.service != self.service:
+                raise ValueError(f"cannot include {part.service} handlers in {self.service}")
+            overlap = self.handlers.keys() & part.handlers.keys()
+            if overlap:
+                raise ValueError(f"{self.service} operations registered twice: {sorted(overlap)}")
+            self.handlers.update(part.handlers)
+        return self
+
     def operation(self, name: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.handlers[name] = handler

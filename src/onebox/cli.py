@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="show the daemon, its services and supervised processes")
     _state_dir_option(status)
 
+    mail = commands.add_parser("mail", help="show the emails SNS delivered to the local mailbox")
+    _state_dir_option(mail)
+
     doctor = commands.add_parser("doctor", help="check this host and say how to fix what is missing")
     doctor.add_argument("--port", type=int, default=DEFAULT_PORT)
 
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_up(config, args.detach)
     if args.command == "down":
         return cmd_down(config)
+    if args.command == "mail":
+        return cmd_mail(config)
     return cmd_status(config)
 
 
@@ -167,6 +172,9 @@ def cmd_down(config: Config) -> int:
     if stopped:
         print(f"Stopped {len(stopped)} process(es) left by an earlier daemon: {', '.join(stopped)}")
     _clear_names(config)
+    from onebox.host.network import teardown_built  # VPC networks a crashed daemon left behind
+
+    teardown_built(config.state_dir)
     config.daemon_pid_file.unlink(missing_ok=True)
     print("onebox is stopped.")
     return 0
@@ -184,6 +192,9 @@ def cmd_status(config: Config) -> int:
     print(f"onebox is running (pid {pid}) at {config.endpoint}, up {state['uptime_seconds']:.0f} s")
     print(f"  state dir  {config.state_dir}")
     print(f"  services   {', '.join(state['services'])}")
+    from onebox.host.instances.drivers import default_driver_name
+
+    print(f"  instances  {default_driver_name()} driver")
     processes = state.get("processes", [])
     print(f"  processes  {len(processes)}")
     for process in processes:
@@ -191,6 +202,19 @@ def cmd_status(config: Config) -> int:
             f"    {process['name']:<28} {process['state']:<9} pid {process['pid'] or '-':<8} "
             f"restarts {process['restarts']}  log {process['log_path']}"
         )
+    return 0
+
+
+def cmd_mail(config: Config) -> int:
+    from onebox.services.sns.mailbox import format_message, mail_dir, read_all
+
+    messages = read_all(config.state_dir)
+    if not messages:
+        print(f"No mail in {mail_dir(config.state_dir)}")
+        return 0
+    for number, message in enumerate(messages, 1):
+        print(f"--- message {number} of {len(messages)} ---")
+        print(format_message(message))
     return 0
 
 

@@ -49,6 +49,9 @@ def checks(port: int) -> list[Check]:
     )
     results.append(_namespaces())
     results.append(_cgroups())
+    from onebox.host.instances.drivers import default_driver_name  # EC2 instances (docs/instances.md)
+
+    results.append(Check("instance driver", True, f"{default_driver_name()} (docs/instances.md)"))
     for purpose, binary, flag, package in DATA_PLANE_BINARIES:
         results.append(_binary(purpose, binary, flag, package))
     results.append(_port(port))

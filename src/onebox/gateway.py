@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import os
+import re
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from onebox.aws import specs
-from onebox.aws.chunked import decode_chunked_body, is_chunked
+from onebox.aws.chunked import decode_chunked_body, decode_chunked_file, is_chunked
 from onebox.aws.dispatch import RequestContext
 from onebox.aws.errors import AwsError, internal_error, not_implemented
-from onebox.aws.http import HttpRequest, HttpResponse
+from onebox.aws.http import CHECKSUM_ALGORITHMS, BodySpool, HttpRequest, HttpResponse, SpooledBody
 from onebox.aws.protocols import get_protocol
-from onebox.aws.routing import route_request
+from onebox.aws.routing import Route, route_request, website_bucket
 from onebox.aws.sigv4 import missing_authentication_error, verify_request
 from onebox.aws.validate import validate_input
 from onebox.runtime import Runtime
@@ -23,6 +27,10 @@ from onebox.runtime import Runtime
 log = logging.getLogger("onebox.gateway")
 
 INTERNAL_PREFIX = "/_onebox/"
+
+# Internal routes a service module adds at import (e.g. SNS's signing certificate and confirmation
+# links): path -> async handler(runtime, request). Unauthenticated, like the URLs AWS puts in messages.
+SERVICE_ROUTES: dict[str, Callable[[Runtime, HttpRequest], Awaitable[HttpResponse]]] = {}
 
 
 class Gateway:
@@ -47,14 +55,35 @@ class Gateway:
             internal = (
                 self.internal_routes.get(request.path) if request.path.startswith(INTERNAL_PREFIX) else None
             )
+            service_route = SERVICE_ROUTES.get(request.path) if internal is None else None
+            website = website_bucket(request) if internal is None else None
             if internal is not None:
                 response = await internal(request)
+            elif website is not None:
+                # S3 website endpoints are a data plane of their own, not an AWS API (docs/s3.md).
+                from onebox.services.s3 import website as s3_website
+
+                response = await s3_website.serve(self.runtime, request, website)
+            elif service_route is not None:
+                response = await service_route(self.runtime, request)
+            elif _streams_to_disk(request):
+                try:
+                    request.spooled = await _spool_body(
+                        receive, self._body_limit(request), self._spool_dir(), request
+                    )
+                    response = await self.handle(request, request_id)
+                finally:
+                    # A handler that keeps the upload has moved the file; anything else is dropped.
+                    if request.spooled is not None:
+                        request.spooled.path.unlink(missing_ok=True)
             else:
                 body = await _read_body(receive, self._body_limit(request))
                 request.body = body
                 response = await self.handle(request, request_id)
         except _BodyTooLarge as too_large:
             response = _plain_error(413, "RequestEntityTooLarge", str(too_large), request_id)
+        except _ClientGone:
+            return  # the client left mid-upload: nobody to answer
         except Exception:  # the last line of defence: log it, answer 500, keep serving
             log.exception("unhandled error before dispatch")
             response = _plain_error(500, "InternalFailure", "internal error", request_id)
@@ -66,6 +95,22 @@ class Gateway:
             route = route_request(request)
         except AwsError as error:
             return _plain_error(error.status or 400, error.code, error.message, request_id)
+        if route.service == "s3":
+            return await self._handle_s3(request, request_id, route)
+        return await self._handle_aws(request, request_id, route)
+
+    async def _handle_s3(self, request: HttpRequest, request_id: str, route: Route) -> HttpResponse:
+        """S3's additions around the pipeline: CORS preflights (OPTIONS is no S3 operation) and
+        CORS headers on browser requests."""
+        from onebox.services.s3 import cors
+
+        if request.method == "OPTIONS":
+            return cors.answer_preflight(self.runtime, request)
+        response = await self._handle_aws(request, request_id, route)
+        cors.add_cors_headers(self.runtime, request, response)
+        return response
+
+    async def _handle_aws(self, request: HttpRequest, request_id: str, route: Route) -> HttpResponse:
         protocol = get_protocol(route.protocol)
         service_model = specs.service_model(route.service)
         operation = None
@@ -74,7 +119,11 @@ class Gateway:
             if auth is None and route.service != "s3":
                 raise missing_authentication_error(route.service)
             if is_chunked(request):
-                request.body = decode_chunked_body(request, auth)
+                if request.spooled is not None:
+                    # A large upload on disk: decode file to file, off the event loop.
+                    await asyncio.to_thread(decode_chunked_file, request, auth, self._spool_dir())
+                else:
+                    request.body = decode_chunked_body(request, auth)
             operation = protocol.find_operation(service_model, request)
             params = protocol.parse(operation, request)
             validate_input(route.service, operation, params)
@@ -98,6 +147,10 @@ class Gateway:
         except Exception:
             log.exception("internal error in %s %s", route.service, operation.name if operation else "?")
             return protocol.serialize_error(service_model, operation, internal_error(), request, request_id)
+
+    def _spool_dir(self) -> Path:
+        """Where large S3 uploads land while they arrive (the S3 storage adopts files from here)."""
+        return self.runtime.config.state_dir / "s3" / "incoming"
 
     def _body_limit(self, request: HttpRequest) -> int:
         # S3 object uploads may be large; every other API caps small, as AWS does.
@@ -170,6 +223,85 @@ async def _read_body(receive: Any, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+# S3 uploads above this size stream to a file instead of memory (item 7 of the S3 issue: a 5 GiB
+# upload must use bounded memory). Smaller ones stay in memory: the 4 KiB PUT path is hot.
+SPOOL_THRESHOLD = 1024 * 1024
+_SPOOL_FLUSH = 1024 * 1024
+_S3_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/s3/aws4_request")
+
+
+def _streams_to_disk(request: HttpRequest) -> bool:
+    """A large S3 object upload (PutObject, UploadPart), plain or aws-chunked (decoded later, file to
+    file, once the signature is verified)."""
+    if request.method != "PUT" or "x-amz-target" in request.headers:
+        return False
+    length = request.header("content-length")
+    if length is not None and (not length.isdigit() or int(length) <= SPOOL_THRESHOLD):
+        return False
+    authorization = request.header("authorization")
+    if authorization is not None:
+        return authorization.startswith("AWS ") or _S3_SCOPE.search(authorization) is not None
+    if "X-Amz-Credential=" in request.query_string:
+        return "%2Fs3%2Faws4_request" in request.query_string or "/s3/aws4_request" in request.query_string
+    return True  # anonymous: only S3 accepts those
+
+
+def _spool_checksums(request: HttpRequest) -> tuple[str, ...]:
+    if is_chunked(request):
+        return ()  # the spool holds the framing; checksums are computed when it is decoded
+    names = {name[len("x-amz-checksum-") :] for name in request.headers if name.startswith("x-amz-checksum-")}
+    names.discard("type")
+    names.discard("algorithm")
+    algorithm = (request.header("x-amz-sdk-checksum-algorithm") or "").lower()
+    if algorithm:
+        names.add(algorithm)
+    return tuple(name for name in names if name in CHECKSUM_ALGORITHMS)
+
+
+async def _spool_body(receive: Any, limit: int, directory: Path, request: HttpRequest) -> SpooledBody:
+    """Receive the body into a file, hashing in a worker thread while the next chunk arrives."""
+    declared = (request.header("x-amz-content-sha256") or "").strip().lower()
+    want_sha256 = len(declared) == 64 and all(c in "0123456789abcdef" for c in declared)
+    spool = BodySpool(directory, want_sha256, _spool_checksums(request))
+    pending: asyncio.Future[None] | None = None
+    buffer: list[bytes] = []
+    buffered = 0
+    size = 0
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _BodyTooLarge(f"Request body exceeds the limit of {limit} bytes")
+                buffer.append(chunk)
+                buffered += len(chunk)
+            more = message.get("more_body", False)
+            if buffered >= _SPOOL_FLUSH or (not more and buffer):
+                if pending is not None:
+                    await pending
+                data = b"".join(buffer)
+                buffer, buffered = [], 0
+                pending = asyncio.ensure_future(asyncio.to_thread(spool.write, data))
+            if not more:
+                break
+        if pending is not None:
+            await pending
+        return spool.finish()
+    except BaseException:
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending])
+        spool.discard()
+        raise
+
+
+class _ClientGone(Exception):
+    pass
 
 
 async def _send_response(send: Any, response: HttpResponse, head: bool) -> None:

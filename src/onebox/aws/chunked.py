@@ -21,9 +21,11 @@ import hmac
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 from onebox.aws.errors import AwsError
-from onebox.aws.http import HttpRequest
+from onebox.aws.http import BodySpool, HttpRequest, SpooledBody
 from onebox.aws.sigv4 import (
     EMPTY_SHA256,
     PAYLOAD_STREAMING_SIGNED,
@@ -385,3 +387,106 @@ def _check_decoded_length(declared: str, provided: int) -> None:
             400,
             fields={"NumberBytesExpected": str(expected), "NumberBytesProvided": str(provided)},
         )
+
+
+# --- aws-chunked bodies spooled to disk (large S3 uploads) -----------------------------------
+
+_MAX_TRAILER_BYTES = 64 * 1024
+
+
+class _FileChunkReader(_ChunkReader):
+    """`_ChunkReader` over a file: chunks stream to a sink (never the whole payload in memory);
+    the small remainder after the last chunk is read into memory for the trailer logic."""
+
+    def __init__(self, auth: AuthContext | None) -> None:
+        super().__init__(b"", auth)
+
+    def stream_chunks(self, source: BinaryIO, sink: Callable[[bytes], None]) -> None:
+        while True:
+            line = source.readline(256)
+            if not line.endswith(b"\r\n"):
+                raise _incomplete_body()
+            size, signature = self._chunk_header(line[:-2])
+            data = source.read(size) if size else b""
+            if len(data) != size:
+                raise _incomplete_body()
+            if self._auth is not None:
+                self._verify_chunk(memoryview(data), signature)
+            if size == 0:
+                break
+            if source.read(2) != b"\r\n":
+                raise _incomplete_body()
+            sink(data)
+        rest = source.read(_MAX_TRAILER_BYTES + 1)
+        if len(rest) > _MAX_TRAILER_BYTES:
+            raise _malformed_trailer()
+        self._body = rest
+        self._view = memoryview(rest)
+        self._pos = 0
+
+
+def decode_chunked_file(request: HttpRequest, auth: AuthContext | None, directory: Path) -> SpooledBody:
+    """`decode_chunked_body` for a body the gateway spooled to disk (`request.spooled`): the decoded
+    payload goes to a new spool file in `directory`, hashed on the way (MD5 and the checksums the
+    trailers name, which are verified here), and the framing headers are rewritten the same way.
+    Blocking: call it from a worker thread."""
+    raw = request.spooled
+    assert raw is not None
+    mode = auth.payload_mode if auth is not None and auth.payload_mode in STREAMING_MODES else None
+    if mode is None:
+        mode = _MODE_BY_HEADER.get(request.headers.get("x-amz-content-sha256", "").strip())
+    signed = mode in (PAYLOAD_STREAMING_SIGNED, PAYLOAD_STREAMING_SIGNED_TRAILER)
+    if signed and (auth is None or auth.payload_mode != mode):
+        raise AwsError("AccessDenied", "Signed aws-chunked payloads need a signed request.", 403)
+    declared_trailers = {
+        name.strip().lower() for name in request.headers.get("x-amz-trailer", "").split(",") if name.strip()
+    }
+    algorithms = tuple(
+        name[len(CHECKSUM_PREFIX) :]
+        for name in declared_trailers
+        if name.startswith(CHECKSUM_PREFIX) and name[len(CHECKSUM_PREFIX) :] in CHECKSUMS
+    )
+    spool = BodySpool(directory, False, algorithms)
+    reader = _FileChunkReader(auth if signed else None)
+    try:
+        with open(raw.path, "rb") as source:
+            reader.stream_chunks(source, spool.write)
+        trailers = reader.read_trailers()
+        decoded = spool.finish()
+    except BaseException:
+        spool.discard()
+        raise
+    try:
+        if request.headers.get("x-amz-trailer") is not None and declared_trailers != set(trailers):
+            raise _malformed_trailer()
+        for name, value in trailers.items():
+            algorithm = name[len(CHECKSUM_PREFIX) :]
+            if name.startswith(CHECKSUM_PREFIX) and algorithm in decoded.checksums:
+                computed = decoded.checksums[algorithm]
+                if len(value.strip()) != len(computed):
+                    raise AwsError("InvalidRequest", f"Value for {name} trailing header is invalid.", 400)
+                if value.strip() != computed:
+                    label = CHECKSUMS[algorithm][0]
+                    raise AwsError(
+                        "BadDigest", f"The {label} you specified did not match the calculated checksum.", 400
+                    )
+        declared = request.headers.get("x-amz-decoded-content-length")
+        if declared is not None:
+            _check_decoded_length(declared, decoded.size)
+    except BaseException:
+        decoded.path.unlink(missing_ok=True)
+        raise
+    headers = request.headers
+    encoding = remaining_content_encoding(headers.get("content-encoding", ""))
+    if encoding:
+        headers["content-encoding"] = encoding
+    else:
+        headers.pop("content-encoding", None)
+    for name in ("x-amz-trailer", "x-amz-decoded-content-length", "transfer-encoding"):
+        headers.pop(name, None)
+    headers.update(trailers)
+    headers["content-length"] = str(decoded.size)
+    headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+    raw.path.unlink(missing_ok=True)
+    request.spooled = decoded
+    return decoded

@@ -24,6 +24,23 @@ _S3_HOST = re.compile(
 )
 
 
+# S3 website endpoints: BUCKET.s3-website.localhost, BUCKET.s3-website-us-east-1.localhost,
+# BUCKET.s3-website.eu-west-1.localhost (and the same under amazonaws.com, for clients that keep
+# AWS's host names and resolve them here).
+_S3_WEBSITE_HOST = re.compile(
+    r"^(?P<bucket>.+)\.s3-website(?:[.-](?P<region>[a-z0-9-]+))?\.(?:localhost|amazonaws\.com)$"
+)
+
+
+def website_bucket(request: HttpRequest) -> str | None:
+    """The bucket whose website a request's Host names, or None for every other request."""
+    host = (request.header("host") or "").rsplit(":", 1)[0].lower()
+    if "s3-website" not in host:
+        return None
+    match = _S3_WEBSITE_HOST.match(host)
+    return match.group("bucket") if match else None
+
+
 @dataclass(frozen=True)
 class Route:
     service: str

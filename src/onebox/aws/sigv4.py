@@ -616,7 +616,17 @@ def verify_request(
             raise _mismatch_error(style, access_key, provided, canonical, to_sign)
 
     if payload_mode == PAYLOAD_HASHED:
-        _check_body_hash(style, request.body, payload_hash, access_key, provided, canonical, to_sign)
+        spooled = request.spooled
+        _check_body_hash(
+            style,
+            request.body,
+            payload_hash,
+            access_key,
+            provided,
+            canonical,
+            to_sign,
+            spooled.sha256 if spooled is not None else None,
+        )
 
     return _context(credential, region, scope_service, payload_mode, provided.lower(), key, scope, parsed)
 
@@ -883,10 +893,12 @@ def _check_body_hash(
     provided: str,
     canonical: str,
     to_sign: str,
+    precomputed: str | None = None,
 ) -> None:
-    if len(declared) == 64 and declared.lower() == EMPTY_SHA256 and not body:
+    """`precomputed`: the SHA-256 of a body spooled to disk as it arrived (S3 uploads)."""
+    if precomputed is None and len(declared) == 64 and declared.lower() == EMPTY_SHA256 and not body:
         return
-    computed = hashlib.sha256(body).hexdigest()
+    computed = precomputed or hashlib.sha256(body).hexdigest()
     if computed == declared.lower():
         return
     if style is _S3:

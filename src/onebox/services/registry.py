@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 SERVICE_MODULES: dict[str, str] = {
     "sts": "onebox.services.sts.api",
     "ec2": "onebox.services.ec2.api",
+    "rds": "onebox.services.rds.api",
+    "sns": "onebox.services.sns.api",
+    "logs": "onebox.services.logs.api",
+    "s3": "onebox.services.s3.api",
+    "cloudwatch": "onebox.services.cloudwatch.api",
 }
 
 

@@ -440,7 +440,11 @@ class RestXmlProtocol(RestProtocol):
     ) -> HttpResponse:
         if operation.service_model.service_name == "s3" and operation.name == "GetBucketLocation":
             return self._bucket_location(operation, output, request, request_id)
-        return super().serialize(operation, output, request, request_id)
+        response = super().serialize(operation, output, request, request_id)
+        if operation.name == "GetObject" and output.get("ContentRange") and response.status == 200:
+            # S3 quirk the model cannot express: a ranged GET answers 206 Partial Content.
+            response.status = 206
+        return response
 
     def _bucket_location(
         self, operation: OperationModel, output: dict[str, Any], request: HttpRequest, request_id: str
@@ -487,8 +491,8 @@ class RestXmlProtocol(RestProtocol):
             )
         response.headers.extend(self.request_id_headers(service, request_id))
         response.headers.extend(error.headers.items())
-        if request.method.upper() != "HEAD":
-            # HEAD responses carry no body; clients fall back to the status code, as with S3.
+        if request.method.upper() != "HEAD" and response.status != 304:
+            # HEAD responses (and 304s) carry no body; clients fall back to the status code, as with S3.
             response.headers.append(("Content-Type", self.content_type(service)))
             response.body = document([body])
         return response

@@ -1,0 +1,1 @@
+"""CloudWatch: metrics (store, statistics, metric math) and alarms evaluated on the clock."""

@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m compileall -q src >/dev/null
 	@touch $@
 
-run: install ## Install, then start onebox on 127.0.0.1:$(PORT) in the foreground
+run: install ## Install, then start onebox in the foreground on 127.0.0.1:4566 (PORT=N to change)
 	@$(VENV)/bin/onebox up --port $(PORT)
 
 test: install ## Install, then run the whole test suite
@@ -40,9 +40,9 @@ format: install ## Reformat the code with ruff
 	@$(VENV)/bin/ruff check --fix src tests bench
 	@$(VENV)/bin/ruff format src tests bench
 
-bench: install ## Benchmarks, printed as ratios against peers measured in the same run
+bench: install ## Benchmarks as ratios against peers in the same run (ONLY="s3 rds" for some)
 	@scripts/apt-ensure $(BENCH_APT_PACKAGES)
-	@$(PY) -m bench
+	@$(PY) -m bench $(ONLY)
 
 clean: ## Remove the virtualenv and caches (state dirs are left alone)
 	rm -rf $(VENV) .pytest_cache

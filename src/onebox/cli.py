@@ -172,9 +172,11 @@ def cmd_down(config: Config) -> int:
     if stopped:
         print(f"Stopped {len(stopped)} process(es) left by an earlier daemon: {', '.join(stopped)}")
     _clear_names(config)
-    from onebox.host.network import teardown_built  # VPC networks a crashed daemon left behind
+    from onebox.host.teardown import release_host_resources  # what a crashed daemon left behind
 
-    teardown_built(config.state_dir)
+    released = release_host_resources(config.state_dir)
+    if released:
+        print(f"Released host resources of: {', '.join(released)}")
     config.daemon_pid_file.unlink(missing_ok=True)
     print("onebox is stopped.")
     return 0

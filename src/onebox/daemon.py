@@ -27,6 +27,7 @@ from onebox.config import Config, load_config
 from onebox.controllers import ControllerManager
 from onebox.gateway import Gateway
 from onebox.host.supervisor import ProcessSpec, Supervisor
+from onebox.host.teardown import release_host_resources
 from onebox.names import GATEWAY_NAMES, NameRegistry, clear_names
 from onebox.runtime import Runtime
 from onebox.services.registry import ServiceRegistry
@@ -127,6 +128,8 @@ class Daemon:
             await serve_task
             await supervisor.stop_all()
             supervisor.close()
+            # Whatever the controllers did not get to (e.g. stopped before warm-up finished).
+            await asyncio.to_thread(release_host_resources, config.state_dir)
             clear_names(config)
             store.close()
             config.daemon_pid_file.unlink(missing_ok=True)

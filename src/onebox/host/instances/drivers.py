@@ -242,3 +242,25 @@ def default_driver_name() -> str:
 def make_driver(state_dir: Path, name: str | None = None) -> InstanceDriver:
     chosen = name or default_driver_name()
     return NamespaceDriver(state_dir) if chosen == "namespace" else ProcessDriver(state_dir)
+
+
+def release_all(state_dir: Path) -> list[str]:
+    """Give back the host resources (cgroups, network namespaces) of every instance of `state_dir`
+    whose init no longer runs, keeping disks. For `onebox down`, whether or not the daemon (or its
+    instances controller) got to do it. Returns the instance ids released."""
+    root = state_dir / "instances"
+    if not root.is_dir():
+        return []
+    driver = NamespaceDriver(state_dir)
+    released = []
+    for directory in sorted(root.iterdir()):
+        instance_id = directory.name
+        if not instance_id.startswith("i-"):
+            continue
+        has_netns = Path("/run/netns", driver.netns(instance_id)).exists()
+        if not has_netns and not cgroups.exists(instance_id):
+            continue
+        driver.stopped(instance_id)
+        driver.release_host(instance_id)
+        released.append(instance_id)
+    return released

@@ -1,14 +1,34 @@
 """EC2 instance types, images, instances and launch templates through boto3 and the AWS CLI: shapes,
-filters, pagination, the state machine, and AWS's errors with nothing half-created."""
+filters, pagination, the state machine, and AWS's errors with nothing half-created.
+
+Every test runs against both instance drivers: the namespace driver (root's default, the shared
+daemon) and the process driver (what non-root users get, a daemon of its own).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
 from onebox.services.ec2.images import base_image_id
+from tests.conftest import LiveOnebox, start_onebox
+
+
+@pytest.fixture(scope="module", params=["namespace", "process"])
+def onebox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveOnebox]:
+    if request.param == "namespace":
+        yield request.getfixturevalue("onebox")  # the session's shared daemon (conftest)
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ONEBOX_INSTANCE_DRIVER", "process")
+        box = start_onebox(tmp_path_factory.mktemp("process-driver"))
+    try:
+        yield box
+    finally:
+        box.cli("down", check=False)
 
 
 def error_code(call, **kwargs) -> str:  # noqa: ANN001

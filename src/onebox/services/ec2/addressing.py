@@ -80,11 +80,8 @@ def allocate_private_ip(
     controller re-applies group rules to attached interfaces from these records, and source-group
     rules resolve to the addresses of the group's members. `owner` is free text (e.g. the instance id).
     """
-    subnet = store.get(SUBNET, account, region, subnet_id)
-    if subnet is None:
-        raise AwsError("InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist")
+    subnet = subnet_record(store, account, region, subnet_id)
     first, last = usable_hosts(subnet.spec["CidrBlock"])
-    block = ipaddress.IPv4Network(subnet.spec["CidrBlock"])
     spec: dict[str, Any] = {
         "SubnetId": subnet_id,
         "VpcId": subnet.spec["VpcId"],
@@ -93,19 +90,7 @@ def allocate_private_ip(
         "Owner": owner,
     }
     if requested is not None:
-        try:
-            address = ipaddress.IPv4Address(requested)
-        except ValueError:
-            raise AwsError("InvalidParameterValue", f"Invalid IPv4 address: {requested}") from None
-        if address not in block:
-            raise AwsError(
-                "InvalidParameterValue",
-                f"Address {requested} does not fall within the subnet's address range",
-            )
-        if not first <= address <= last:
-            raise AwsError(
-                "InvalidParameterValue", f"Address {requested} is in subnet's reserved address range"
-            )
+        address = check_requested_ip(subnet, requested)
         if not _claim(store, account, region, subnet, str(address), spec):
             raise AwsError("InvalidIPAddress.InUse", f"Address {requested} is in use.")
         return str(address)
@@ -120,6 +105,30 @@ def allocate_private_ip(
         f"There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of"
         " instances.",
     )
+
+
+def subnet_record(store: Store, account: str, region: str, subnet_id: str) -> Record:
+    subnet = store.get(SUBNET, account, region, subnet_id)
+    if subnet is None:
+        raise AwsError("InvalidSubnetID.NotFound", f"The subnet ID '{subnet_id}' does not exist")
+    return subnet
+
+
+def check_requested_ip(subnet: Record, requested: str) -> ipaddress.IPv4Address:
+    """EC2's rules for a requested private address: valid IPv4, inside the subnet, not reserved."""
+    first, last = usable_hosts(subnet.spec["CidrBlock"])
+    try:
+        address = ipaddress.IPv4Address(requested)
+    except ValueError:
+        raise AwsError("InvalidParameterValue", f"Invalid IPv4 address: {requested}") from None
+    if address not in ipaddress.IPv4Network(subnet.spec["CidrBlock"]):
+        raise AwsError(
+            "InvalidParameterValue",
+            f"Address {requested} does not fall within the subnet's address range",
+        )
+    if not first <= address <= last:
+        raise AwsError("InvalidParameterValue", f"Address {requested} is in subnet's reserved address range")
+    return address
 
 
 def _claim(store: Store, account: str, region: str, subnet: Record, ip: str, spec: dict[str, Any]) -> bool:

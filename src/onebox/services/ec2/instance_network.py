@@ -154,6 +154,14 @@ def allocate_ip(
     plugged into the subnet (no VPC support, or `vpc_ip` False: the process driver)."""
     addressing = _module("addressing")
     if placement.subnet_id is None or addressing is None or not vpc_ip:
+        if requested and placement.subnet_id is not None and addressing is not None:
+            # The process driver cannot give the instance this address, but the request is still
+            # checked by EC2's rules; the instance then gets a loopback address (docs/instances.md).
+            subnet = addressing.subnet_record(
+                ctx.runtime.store, ctx.account_id, ctx.region, placement.subnet_id
+            )
+            addressing.check_requested_ip(subnet, requested)
+            requested = None
         return _loopback_ip(ctx.runtime.store, requested)
     return addressing.allocate_private_ip(
         ctx.runtime.store,
@@ -194,6 +202,15 @@ def _loopback_ip(store: Store, requested: str | None) -> str:
         if r.spec.get("DesiredState") != "terminated"
     }
     if requested:
+        # Only loopback addresses: a process-driver instance binds to it on the host itself.
+        try:
+            address = ipaddress.IPv4Address(requested)
+        except ValueError:
+            raise AwsError("InvalidParameterValue", f"Invalid IPv4 address: {requested}") from None
+        if address not in LOOPBACK_POOL:
+            raise AwsError(
+                "InvalidParameterValue", f"Address {requested} is not available without a VPC subnet"
+            )
         if requested in used:
             raise AwsError("InvalidIPAddress.InUse", f"Address {requested} is in use.")
         return requested

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from onebox.host.engines.base import Layout
 from onebox.host.instances import cgroups
 from tests.integration.test_rds_postgres import sql, wait_gone, wait_status
 
@@ -84,3 +85,5 @@ def test_onebox_down_stops_servers(fresh_onebox) -> None:
         assert time.monotonic() < deadline, "the server outlived onebox down"
         time.sleep(0.1)
     cgroups.remove(f"rds-{instance['DbiResourceId'].lower()}")
+    root = fresh_onebox.state_dir / "rds" / "instances" / instance["DbiResourceId"]
+    Layout(root, root).remove()  # the instance stays (until the next up); its /tmp socket dir goes

@@ -89,3 +89,11 @@ def test_maintenance_window() -> None:
     assert not in_weekly_window(sunday, "mon:05:00-mon:05:30")
     assert in_weekly_window(sunday, "sat:23:00-sun:06:00")
     assert in_weekly_window(datetime(2026, 3, 2, 0, 10, tzinfo=UTC), "sun:23:45-mon:00:15")  # across the week
+
+
+def test_default_option_group_names() -> None:
+    from onebox.services.rds.instances import option_group_name
+
+    assert option_group_name("postgres", "postgres15") == "default:postgres-15"
+    assert option_group_name("mysql", "mysql8.0") == "default:mysql-8-0"
+    assert option_group_name("mariadb", "mariadb10.11") == "default:mariadb-10-11"

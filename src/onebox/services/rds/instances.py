@@ -245,7 +245,15 @@ def new_instance(
     return record
 
 
-def instance_view(record: Record, store: Any = None) -> dict[str, Any]:
+def option_group_name(engine: str, family: str) -> str:
+    """AWS's default option group: default:postgres-15, default:mysql-8-0, default:mariadb-10-11."""
+    version = (
+        family[len(engine) :] if family.startswith(engine) else family.lstrip("abcdefghijklmnopqrstuvwxyz")
+    )
+    return f"default:{engine}-{version.replace('.', '-')}"
+
+
+def instance_view(record: Record) -> dict[str, Any]:
     spec, status = record.spec, record.status
     state = status.get("DBInstanceStatus", "creating")
     view: dict[str, Any] = {
@@ -278,7 +286,7 @@ def instance_view(record: Record, store: Any = None) -> dict[str, Any]:
         "LicenseModel": catalog.license_model(spec["Engine"]),
         "OptionGroupMemberships": [
             {
-                "OptionGroupName": f"default:{spec['Engine']}-{spec['Family'].lstrip('abcdefghijklmnopqrstuvwxyz')}",
+                "OptionGroupName": option_group_name(spec["Engine"], spec["Family"]),
                 "Status": "in-sync",
             }
         ],

@@ -272,7 +272,7 @@ def test_imds_paths_v1_and_v2_from_inside_the_instance(onebox) -> None:  # noqa:
     assert not bounding & (1 << 21) and not bounding & (1 << 16)
     mounts = Path(f"/proc/{_init_pid(instance_id)}/mountinfo").read_text().splitlines()
     proc_sys = [line for line in mounts if line.split()[4] == "/proc/sys"]
-    assert proc_sys and " ro," in proc_sys[-1] or proc_sys[-1].split()[5].startswith("ro")
+    assert proc_sys and proc_sys[-1].split()[5].split(",")[0] == "ro"
     # Reboot: a new init (new PID 1), the state stays running, the token from before is invalid.
     before = _init_pid(instance_id)
     ec2.reboot_instances(InstanceIds=[instance_id])
@@ -295,13 +295,14 @@ def test_imds_paths_v1_and_v2_from_inside_the_instance(onebox) -> None:  # noqa:
 
 
 def _init_pid(instance_id: str) -> int:
-    """The host pid of the instance's init (PID 1 inside): the process running init.py for it."""
-    for pid in cgroups.pids(instance_id):
+    """The host pid of the instance's init: the process of its cgroup that is PID 1 in its namespace."""
+    for pid in sorted(cgroups.pids(instance_id)):
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{pid}/status").read_text()
         except FileNotFoundError:
             continue
-        if b"onebox.host.instances.init" in argv:
+        nspid = next(line for line in status.splitlines() if line.startswith("NSpid:")).split()[1:]
+        if len(nspid) > 1 and nspid[-1] == "1":
             return pid
     raise AssertionError("no init process")
 

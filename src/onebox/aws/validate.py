@@ -106,6 +106,27 @@ class _TypeProblem(Exception):
 Validator = Callable[[Any, _At, list[_Problem]], None]
 
 
+class _Never:
+    """A type no value has: the `exact` type of a `_Quick` that never passes."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Quick:
+    """When a scalar value certainly passes its validator, so callers may skip the call.
+
+    It passes when its type is exactly `exact` and, unless `low` is None, its length (`by_len`) or
+    value lies within [low, high]. Anything else goes to the validator, which finds the problem.
+    """
+
+    exact: type
+    low: float | None
+    high: float
+    by_len: bool
+
+
+_NO_QUICK = _Quick(_Never, None, 0.0, False)
+
+
 # --- rendering values the way Coral's messages do ---------------------------------------------
 
 
@@ -182,6 +203,11 @@ class _Compiler:
         self.json_types = json_types
         self.check_patterns = family == _CORAL
         self._memo: dict[tuple[str, str | None], Validator] = {}
+        self._quick: dict[tuple[str, str | None], _Quick] = {}
+
+    def quick(self, shape: Shape, location: str | None) -> _Quick:
+        """The fast pass test of a compiled scalar shape (never passes for other shapes)."""
+        return self._quick.get((shape.name, location), _NO_QUICK)
 
     def compile(self, shape: Shape, location: str | None = None) -> Validator:
         key = (shape.name, location)
@@ -215,15 +241,21 @@ class _Compiler:
     # structures
 
     def _structure(self, shape: StructureShape, location: str | None) -> Validator:
-        members: dict[str, tuple[Validator, str, str]] = {}
+        members: dict[str, tuple[Validator, str, str, type, float | None, float, bool]] = {}
         for name, member in shape.members.items():
             if member.serialization.get("eventstream") or member.metadata.get("eventstream"):
                 continue
             member_location = member.serialization.get("location") or location
+            validator = self.compile(member, member_location)
+            quick = self.quick(member, member_location)
             members[name] = (
-                self.compile(member, member_location),
+                validator,
                 _lower_first(name),
                 self._wire_name(name, member),
+                quick.exact,
+                quick.low,
+                quick.high,
+                quick.by_len,
             )
         required = [
             (name, members[name][1], members[name][2], shape.members[name])
@@ -234,28 +266,43 @@ class _Compiler:
         json_types = self.json_types
         members_get = members.get
 
+        required_names = frozenset(name for name, _, _, _ in required)
+
+        def missing(value: dict[str, Any], at: _At) -> list[_Problem]:
+            return [
+                _Problem(
+                    (at, _MEMBER, label, wire_name),
+                    None,
+                    "Member must not be null",
+                    "missing",
+                    member,
+                    location=member.serialization.get("location"),
+                )
+                for name, label, wire_name, member in required
+                if value.get(name) is None
+            ]
+
         def validate(value: Any, at: _At, problems: list[_Problem]) -> None:
             if not isinstance(value, dict):
                 _type_problem(value, shape, at, problems, json_types)
                 return
-            for name, label, wire_name, member in required:
-                if value.get(name) is None:
-                    location = member.serialization.get("location")
-                    sentence = "Member must not be null"
-                    problems.append(
-                        _Problem(
-                            (at, _MEMBER, label, wire_name),
-                            None,
-                            sentence,
-                            "missing",
-                            member,
-                            location=location,
-                        )
-                    )
+            start = len(problems)
+            saw_null = False
             for name, item in value.items():
                 entry = members_get(name)
-                if entry is not None and item is not None:
-                    entry[0](item, (at, _MEMBER, entry[1], entry[2]), problems)
+                if entry is None:
+                    continue
+                if item is None:
+                    saw_null = True
+                    continue
+                member_validate, label, wire_name, exact, low, high, by_len = entry
+                # Most members are scalars that pass: test them here rather than call their validator.
+                if type(item) is exact and (low is None or low <= (len(item) if by_len else item) <= high):
+                    continue
+                member_validate(item, (at, _MEMBER, label, wire_name), problems)
+            if required_names and (saw_null or not value.keys() >= required_names):
+                # Missing members come first, ahead of what the members' own validators found.
+                problems[start:start] = missing(value, at)
             if is_union:
                 _check_union(shape, value, members, at, problems)
 
@@ -274,7 +321,11 @@ class _Compiler:
     def _list(self, shape: Shape, location: str | None) -> Validator:
         member_shape = shape.member  # type: ignore[attr-defined]
         item_validator = self.compile(member_shape, location)
+        quick = self.quick(member_shape, location)
+        exact, item_low, item_high, by_len = quick.exact, quick.low, quick.high, quick.by_len
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        size_low = -_INF if low is None else low
+        size_high = _INF if high is None else high
         scalar_items = member_shape.type_name not in ("structure", "list", "map")
         fold_items = scalar_items and self.family != _EC2
         json_types = self.json_types
@@ -283,14 +334,19 @@ class _Compiler:
             if not isinstance(value, list | tuple):
                 _type_problem(value, shape, at, problems, json_types)
                 return
-            if low is not None or high is not None:
-                _length_problems(value, len(value), low, high, shape, at, problems)
+            size = len(value)
+            if not size_low <= size <= size_high:
+                _length_problems(value, size, low, high, shape, at, problems)
             if fold_items:
                 # Coral folds failing scalar elements into one message about the whole list.
                 inner: list[_Problem] = []
                 for index, item in enumerate(value, 1):
-                    if item is not None:
-                        item_validator(item, (at, _ITEM, index, None), inner)
+                    if item is None or (
+                        type(item) is exact
+                        and (item_low is None or item_low <= (len(item) if by_len else item) <= item_high)
+                    ):
+                        continue
+                    item_validator(item, (at, _ITEM, index, None), inner)
                 if inner:
                     _fold(inner, value, at, shape, "Member must satisfy constraint", problems)
                 return
@@ -350,6 +406,18 @@ class _Compiler:
         if shape.serialization.get("jsonvalue"):
             return _accept  # a JSON document carried in a string: any JSON value is fine
         has_bounds = low is not None or high is not None
+        exact = _EXACT_TYPES.get(kind)
+        if exact is not None and not enum_set and pattern is None:
+            if not has_bounds:
+                self._quick[(shape.name, location)] = _Quick(exact, None, 0.0, False)
+            elif kind != "timestamp":
+                # Booleans compare as 0 and 1, as the range check below sees them.
+                self._quick[(shape.name, location)] = _Quick(
+                    exact,
+                    -_INF if low is None else low,
+                    _INF if high is None else high,
+                    kind in ("string", "blob"),
+                )
         if not has_bounds and not enum_set and pattern is None:
             return _type_only(accepts, shape, json_types)
         enum_sentence = f"Member must satisfy enum value set: [{', '.join(enum)}]"
@@ -468,6 +536,20 @@ def _is_number(value: Any) -> bool:
 
 def _any_type(value: Any) -> bool:
     return True
+
+
+_INF = float("inf")
+# The one type each scalar's values usually have, for `_Quick` (the checks below also take others).
+_EXACT_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "long": int,
+    "float": float,
+    "double": float,
+    "boolean": bool,
+    "timestamp": datetime,
+    "blob": bytes,
+}
 
 
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {

@@ -180,8 +180,11 @@ def _from_epoch(seconds: float) -> datetime:
 
 def _decode_json_timestamp(value: Any) -> datetime:
     kind = type(value)
-    if kind is int or kind is float:
-        return _from_epoch(value)
+    if kind is float or kind is int:
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise WireTypeError(f"{value!r} is not a valid epoch timestamp", fits_wire=True) from None
     if kind is str:
         # timestampFormat iso8601 / rfc822 members arrive as text; accept any of the formats.
         try:
@@ -301,6 +304,9 @@ class Wire:
     double_encoder: Converter
     renamed_in: bool
     renamed_out: bool
+    # Decode into the parsed containers themselves instead of copies. Only for a parser that
+    # never shares one container between two places (json does; CBOR's shared references could).
+    in_place: bool
     # Compiled converters per root shape. Weak keys: botocore keeps its shapes alive through the
     # cached operation and service models, and a dropped model takes its converters with it.
     compiled_decoders: weakref.WeakKeyDictionary[Shape, Converter] = field(
@@ -335,6 +341,7 @@ JSON_WIRE = Wire(
     double_encoder=_encode_json_double,
     renamed_in=True,
     renamed_out=True,
+    in_place=True,
 )
 
 CBOR_WIRE = Wire(
@@ -351,6 +358,7 @@ CBOR_WIRE = Wire(
     double_encoder=float,
     renamed_in=True,
     renamed_out=False,
+    in_place=False,
 )
 
 
@@ -358,17 +366,42 @@ CBOR_WIRE = Wire(
 # Compiling decoders
 
 
-def _structure_decoder(shape_name: str, members: dict[str, tuple[str, Converter]], union: bool) -> Converter:
+class _Never:
+    """A type no wire value has: the `passes` of shapes whose values always need converting."""
+
+
+# The wire type whose values a shape's decoder returns unchanged, per scalar type and wire.
+# Compiled decoders test `type(value) is passes` inline and skip the call for those values.
+_PASS_THROUGH: dict[str, dict[str, type]] = {
+    "json": {"string": str, "boolean": bool, "float": float, "double": float},
+    "cbor": {"string": str, "boolean": bool, "float": float, "double": float, "blob": bytes},
+}
+
+
+def _passes(shape: Shape, wire: Wire) -> type:
+    return _PASS_THROUGH[wire.name].get(shape.type_name, _Never)
+
+
+def _structure_decoder(
+    shape_name: str, members: dict[str, tuple[str, type, Converter]], union: bool
+) -> Converter:
+    members_get = members.get
+
     def decode(value: Any) -> dict[str, Any]:
         if type(value) is not dict:
             raise _mismatch("an object", value)
         out: dict[str, Any] = {}
         for key, item in value.items():
-            spec = members.get(key)
+            spec = members_get(key)
             # Unknown members are ignored (a newer client may send them); null means absent.
-            if spec is None or item is None or item is cbor_undefined:
+            if spec is None:
                 continue
-            name, member_decode = spec
+            name, passes, member_decode = spec
+            if type(item) is passes:
+                out[name] = item
+                continue
+            if item is None or item is cbor_undefined:
+                continue
             try:
                 out[name] = member_decode(item)
             except WireTypeError as error:
@@ -381,31 +414,107 @@ def _structure_decoder(shape_name: str, members: dict[str, tuple[str, Converter]
     return decode
 
 
-def _list_decoder(member_decode: Converter, sparse: bool) -> Converter:
+def _structure_decoder_in_place(
+    shape_name: str, members: dict[str, tuple[str, type, Converter]], union: bool
+) -> Converter:
+    """`_structure_decoder` for a shape whose wire names are its member names, reusing the dict."""
+    members_get = members.get
+
+    def decode(value: Any) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _mismatch("an object", value)
+        dropped: list[str] | None = None
+        for key, item in value.items():
+            spec = members_get(key)
+            if spec is not None:
+                name, passes, member_decode = spec
+                if type(item) is passes:
+                    continue
+                if item is not None:
+                    try:
+                        # Replacing a value leaves the keys, and so this iteration, intact.
+                        value[key] = member_decode(item)
+                    except WireTypeError as error:
+                        error.path.append(f".{name}")
+                        raise
+                    continue
+            # Unknown members are ignored (a newer client may send them); null means absent.
+            if dropped is None:
+                dropped = []
+            dropped.append(key)
+        if dropped is not None:
+            for key in dropped:
+                del value[key]
+        if union and len(value) != 1:
+            raise WireTypeError(f"union {shape_name} must have exactly one member set, got {len(value)}")
+        return value
+
+    return decode
+
+
+def _list_decoder_in_place(member_decode: Converter, passes: type, sparse: bool) -> Converter:
+    """`_list_decoder` reusing the list (awsJson only)."""
+
     def decode(value: Any) -> list[Any]:
         if type(value) is not list:
             raise _mismatch("an array", value)
+        holes = False
+        for index, item in enumerate(value):
+            if type(item) is passes:
+                continue
+            if item is None:
+                holes = True
+                continue
+            try:
+                value[index] = member_decode(item)
+            except WireTypeError as error:
+                error.path.append(f"[{index}]")
+                raise
+        if holes and not sparse:
+            # Dense lists cannot hold nulls; skip them as Smithy clients do.
+            value[:] = [item for item in value if item is not None]
+        return value
+
+    return decode
+
+
+def _list_decoder(member_decode: Converter, passes: type, sparse: bool) -> Converter:
+    def decode_each(value: Any) -> list[Any]:
+        if type(value) is not list:
+            raise _mismatch("an array", value)
         out: list[Any] = []
+        append = out.append
         for index, item in enumerate(value):
             if item is None or item is cbor_undefined:
                 # Dense lists cannot hold nulls; skip them as Smithy clients do.
                 if sparse:
-                    out.append(None)
+                    append(None)
                 continue
             try:
-                out.append(member_decode(item))
+                append(member_decode(item))
             except WireTypeError as error:
                 error.path.append(f"[{index}]")
                 raise
         return out
 
+    if passes is _Never:
+        return decode_each
+
+    def decode(value: Any) -> list[Any]:
+        if type(value) is list:
+            # Strings, booleans, doubles: one C-speed pass when every item passes as it is.
+            out = [item for item in value if type(item) is passes]
+            if len(out) == len(value):
+                return out
+        return decode_each(value)
+
     return decode
 
 
-def _map_decoder(key_decode: Converter, value_decode: Converter, sparse: bool) -> Converter:
-    def decode(value: Any) -> dict[Any, Any]:
-        if type(value) is not dict:
-            raise _mismatch("an object", value)
+def _map_decoder(
+    key_decode: Converter, key_passes: type, value_decode: Converter, value_passes: type, sparse: bool
+) -> Converter:
+    def decode_each(value: dict[Any, Any]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key, item in value.items():
             try:
@@ -420,6 +529,19 @@ def _map_decoder(key_decode: Converter, value_decode: Converter, sparse: bool) -
                 raise
         return out
 
+    def decode(value: Any) -> dict[Any, Any]:
+        if type(value) is not dict:
+            raise _mismatch("an object", value)
+        if key_passes is not _Never and value_passes is not _Never:
+            out = {
+                key: item
+                for key, item in value.items()
+                if type(key) is key_passes and type(item) is value_passes
+            }
+            if len(out) == len(value):
+                return out
+        return decode_each(value)
+
     return decode
 
 
@@ -431,22 +553,31 @@ def _compile_decoder(shape: Shape, wire: Wire, memo: dict[str, Converter]) -> Co
         known = memo.get(shape.name)
         if known is not None:
             return known
-        members: dict[str, tuple[str, Converter]] = {}
-        decode = _structure_decoder(shape.name, members, bool(shape.metadata.get("union")))
+        members: dict[str, tuple[str, type, Converter]] = {}
+        renamed = wire.renamed_in and any("name" in member.serialization for member in shape.members.values())
+        build = _structure_decoder_in_place if wire.in_place and not renamed else _structure_decoder
+        decode = build(shape.name, members, bool(shape.metadata.get("union")))
         # Registered before its members so recursive shapes (filters with And/Or) terminate.
         memo[shape.name] = decode
         for name, member in shape.members.items():
             if member.serialization.get("eventstream"):
                 continue
             wire_name = member.serialization.get("name", name) if wire.renamed_in else name
-            members[wire_name] = (name, _compile_decoder(member, wire, memo))
+            members[wire_name] = (name, _passes(member, wire), _compile_decoder(member, wire, memo))
         return decode
     sparse = bool(shape.metadata.get("sparse"))
     if kind == "list":
-        return _list_decoder(_compile_decoder(shape.member, wire, memo), sparse)
+        member = shape.member
+        build_list = _list_decoder_in_place if wire.in_place else _list_decoder
+        return build_list(_compile_decoder(member, wire, memo), _passes(member, wire), sparse)
     if kind == "map":
+        key, value = shape.key, shape.value
         return _map_decoder(
-            _compile_decoder(shape.key, wire, memo), _compile_decoder(shape.value, wire, memo), sparse
+            _compile_decoder(key, wire, memo),
+            _passes(key, wire),
+            _compile_decoder(value, wire, memo),
+            _passes(value, wire),
+            sparse,
         )
     decoder = wire.decoders.get(kind)
     if decoder is None:

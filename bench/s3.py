@@ -225,23 +225,43 @@ def _allow_anonymous_puts(endpoint: str) -> None:
     )
 
 
-def fill_keys(endpoint: str, count: int) -> None:
-    """`count` distinct small keys, written by wrk as anonymous PUTs."""
-    lua = f"""
+def fill_keys(endpoint: str, count: int) -> int:
+    """About `count` distinct small keys, written by wrk as anonymous PUTs, in runs of a few
+    seconds (wrk cannot stop after N requests); returns how many PUTs completed."""
+    done = 0
+    rate = 500.0
+    while done < count:
+        seconds = max(1, min(10, round((count - done) / rate)))
+        lua = f"""
 local counter = 0
+init = function(args) counter = tonumber(args[1]) end
 wrk.method = "PUT"
 wrk.body = "x"
 request = function()
   counter = counter + 1
-  local n = counter
-  if n > {count} then n = {count} end
-  return wrk.format(nil, string.format("/{BUCKET}/dir-%03d/key-%07d", n % 100, n))
-end
-response = function(status, headers, body)
-  if counter >= {count} then wrk.thread:stop() end
+  return wrk.format(nil, string.format("/{BUCKET}/dir-%03d/key-%07d", counter % 100, counter))
 end
 """
-    _wrk(f"{endpoint}/", lua, duration=600)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(lua)
+        try:
+            result = subprocess.run(
+                ["wrk", "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds}s", "-s", script.name]
+                + [f"{endpoint}/", "--", str(done)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        finally:
+            Path(script.name).unlink()
+        match = re.search(r"(\d+) requests in", result.stdout)
+        if not match or "Non-2xx" in result.stdout:
+            raise RuntimeError(result.stdout + result.stderr)
+        completed = int(match.group(1))
+        rate = max(completed / seconds, 1.0)
+        # Requests still in flight when wrk stopped may have been written too: skip past them.
+        done += completed + CONNECTIONS
+    return done
 
 
 def list_all(endpoint: str) -> tuple[int, float]:

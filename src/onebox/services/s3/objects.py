@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from email.utils import format_datetime
@@ -123,21 +124,18 @@ async def store_version(
 
     conditional = if_match is not None or if_none_match is not None
     try:
-        if upload_id is not None:
-            freed = await in_thread(
-                objects.finish_upload, upload_id, version, state, check if conditional else None
-            )
-        elif conditional:
-            freed = await in_thread(objects.put_if, version, state, check)
-        else:
-            freed = await in_thread(objects.put, version, state)
+        # Awaited straight from the group committer: no worker thread waits for the commit.
+        freed = await asyncio.wrap_future(
+            objects.put_future(version, state, check if conditional else None, upload_id)
+        )
     except KeyError:
         await in_thread(objects.remove_blobs, [blob.blob_id])
         from onebox.services.s3.multipart import no_such_upload
 
         raise no_such_upload(upload_id or "") from None
     except BaseException:
-        await in_thread(objects.remove_blobs, [blob.blob_id])
+        if blob.blob_id is not None:
+            await in_thread(objects.remove_blobs, [blob.blob_id])
         raise
     if freed:
         await in_thread(objects.remove_blobs, freed)

@@ -387,6 +387,29 @@ class Storage:
         version.is_latest = True
         return freed
 
+    def put_future(
+        self,
+        version: Version,
+        versioning: str,
+        check: Callable[[Version | None], None] | None = None,
+        upload_id: str | None = None,
+    ) -> Future[list[str]]:
+        """`put` / `put_if` / `finish_upload` without blocking a thread: await it with
+        `asyncio.wrap_future` (the hot path of small PUTs)."""
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            if upload_id is not None:
+                return self._finish_upload(conn, upload_id, version, versioning, check)
+            if check is not None:
+                row = conn.execute(
+                    f"SELECT {_VERSION_COLUMNS} FROM versions WHERE bucket=? AND key=? AND is_latest=1",
+                    (version.bucket, version.key),
+                ).fetchone()
+                check(_version(row) if row else None)
+            return self._put(conn, version, versioning)
+
+        return self._committer.submit(work)
+
     def put_if(self, version: Version, versioning: str, check: Callable[[Version | None], None]) -> list[str]:
         """`put`, after `check(current latest)` passes under the write lock (conditional writes)."""
 
@@ -590,24 +613,30 @@ class Storage:
         """Drop the upload and its parts; with `version`, make it the key's latest in the same commit
         (after `check(current latest)` passes). Returns every blob no longer referenced. KeyError if
         the upload is gone."""
+        return self._write(lambda conn: self._finish_upload(conn, upload_id, version, versioning, check))
 
-        def work(conn: sqlite3.Connection) -> Any:
-            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
-                raise KeyError(upload_id)
-            if version is not None and check is not None:
-                row = conn.execute(
-                    f"SELECT {_VERSION_COLUMNS} FROM versions WHERE bucket=? AND key=? AND is_latest=1",
-                    (version.bucket, version.key),
-                ).fetchone()
-                check(_version(row) if row else None)
-            freed = [row[0] for row in conn.execute("SELECT blob FROM parts WHERE upload_id=?", (upload_id,))]
-            conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
-            conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
-            if version is not None:
-                freed += self._put(conn, version, versioning)
-            return freed
-
-        return self._write(work)
+    def _finish_upload(
+        self,
+        conn: sqlite3.Connection,
+        upload_id: str,
+        version: Version | None,
+        versioning: str,
+        check: Callable[[Version | None], None] | None,
+    ) -> list[str]:
+        if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
+            raise KeyError(upload_id)
+        if version is not None and check is not None:
+            row = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE bucket=? AND key=? AND is_latest=1",
+                (version.bucket, version.key),
+            ).fetchone()
+            check(_version(row) if row else None)
+        freed = [row[0] for row in conn.execute("SELECT blob FROM parts WHERE upload_id=?", (upload_id,))]
+        conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+        conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+        if version is not None:
+            freed += self._put(conn, version, versioning)
+        return freed
 
 
 class _GroupCommitter:
@@ -627,9 +656,13 @@ class _GroupCommitter:
         self._thread.start()
 
     def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        return self.submit(function).result()
+
+    def submit(self, function: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue a write; the future resolves once the commit that holds it is durable."""
         future: Future[T] = Future()
         self._queue.put((function, future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         self._queue.put(None)

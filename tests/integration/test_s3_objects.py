@@ -81,8 +81,8 @@ def test_location_constraint_rules(onebox) -> None:
     east = onebox.client("s3")
     with pytest.raises(ClientError) as error:
         east.create_bucket(Bucket=_name(), CreateBucketConfiguration={"LocationConstraint": "us-east-1"})
-    # The model's enum has no us-east-1, so model validation refuses it first (AWS: InvalidLocationConstraint).
-    assert _code(error)[1] == 400
+    assert _code(error) == ("InvalidLocationConstraint", 400)
+    assert error.value.response["Error"]["Message"] == "The specified location-constraint is not valid"
 
 
 def test_put_get_head_with_metadata_and_etag(s3, bucket) -> None:

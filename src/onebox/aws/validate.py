@@ -37,6 +37,7 @@ _EC2 = "ec2"
 _RDS = "rds"
 _ELASTICACHE = "elasticache"
 _S3 = "s3"
+_S3_HANDLER_ENUMS = frozenset({"BucketLocationConstraint"})
 _FAMILIES: dict[str, str] = {"ec2": _EC2, "rds": _RDS, "elasticache": _ELASTICACHE, "s3": _S3}
 # Services whose model-constraint failures use another code than their malformed-value errors
 # in VALIDATION_CODES: CloudWatch's parser answers InvalidParameterValue, its Coral layer
@@ -395,8 +396,10 @@ class _Compiler:
         low, high = metadata.get("min"), metadata.get("max")
         sensitive = bool(metadata.get("sensitive"))
         # S3 answers a bad header enum with a specific code (InvalidStorageClass, ...) its handlers
-        # know; only XML body enums are schema errors (MalformedXML) there.
-        check_enum = self.family != _S3 or location is None
+        # know; only XML body enums are schema errors (MalformedXML) there. LocationConstraint is a
+        # body enum S3 does not check as a schema: "us-east-1" (absent from the model's list) and
+        # unknown Regions are InvalidLocationConstraint, which the CreateBucket handler answers.
+        check_enum = self.family != _S3 or (location is None and shape.name not in _S3_HANDLER_ENUMS)
         enum = list(shape.enum) if check_enum and kind == "string" and getattr(shape, "enum", None) else []
         enum_set = frozenset(enum)
         pattern_text = metadata.get("pattern") if self.check_patterns and kind == "string" else None

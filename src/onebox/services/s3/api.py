@@ -6,7 +6,17 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from onebox.aws.dispatch import ServiceApi
-from onebox.services.s3 import bucket_access, buckets, cors, lifecycle, listing, multipart, objects, website
+from onebox.services.s3 import (
+    bucket_access,
+    buckets,
+    cors,
+    lifecycle,
+    listing,
+    multipart,
+    notifications,
+    objects,
+    website,
+)
 
 if TYPE_CHECKING:
     from onebox.controllers import Controller
@@ -21,6 +31,7 @@ api = ServiceApi("s3").include(
     cors.api,
     website.api,
     lifecycle.api,
+    notifications.api,
 )
 
 

@@ -8,6 +8,7 @@ What is applied (AWS's rules, from the S3 user guide "Lifecycle configuration el
 - NoncurrentVersionExpiration: a noncurrent version goes N days (rounded up to midnight UTC) after
   it became noncurrent, keeping the NewerNoncurrentVersions newest noncurrent ones.
 - AbortIncompleteMultipartUpload: uploads started more than N days ago (rounded likewise) go.
+- Each expiration is published as an S3 event (`s3:LifecycleExpiration:*`) once committed.
 - Transitions are stored and returned; the storage class changes nothing here, so none is applied.
 Filters: Prefix, Tag, ObjectSizeGreaterThan/LessThan, And; Disabled rules do nothing.
 """
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
 from onebox.controllers import Controller
+from onebox.services.s3 import notifications
 from onebox.services.s3.buckets import update_bucket
 from onebox.services.s3.common import BUCKET, bucket_for, storage, versioning_state
 from onebox.services.s3.storage import NULL_VERSION, Version
@@ -34,6 +37,15 @@ api = ServiceApi("s3")
 
 DAY = 86400.0
 MAX_RULES = 1000
+
+
+@dataclass(frozen=True)
+class Expired:
+    """One expiration the sweeper applied, for its S3 event notification."""
+
+    name: str  # "LifecycleExpiration:Delete" or "LifecycleExpiration:DeleteMarkerCreated"
+    key: str
+    version_id: str | None
 
 
 def _invalid(message: str) -> AwsError:
@@ -191,9 +203,11 @@ def _current_expired(rule: dict[str, Any], version: Version, now: float) -> bool
     return False
 
 
-def sweep_bucket(runtime: Runtime, bucket: Record) -> int:
+def sweep_bucket(runtime: Runtime, bucket: Record, events: list[Expired] | None = None) -> int:
     """Apply the bucket's lifecycle rules now (blocking; run in a thread). Returns versions removed
-    or expired plus uploads aborted."""
+    or expired plus uploads aborted; each expiration is appended to `events` when given."""
+    if events is None:
+        events = []
     rules = [rule for rule in bucket.spec.get("Lifecycle") or [] if rule.get("Status") == "Enabled"]
     if not rules:
         return 0
@@ -210,7 +224,7 @@ def sweep_bucket(runtime: Runtime, bucket: Record) -> int:
         current = versions[0] if versions[0].is_latest else None
         if current is not None and not current.is_marker:
             if any(_matches(rule, current) and _current_expired(rule, current, now) for rule in rules):
-                changed += _expire_current(runtime, objects, bucket_id, key, state, now)
+                changed += _expire_current(runtime, objects, bucket_id, key, state, now, events)
                 versions = sorted(
                     [v for v in _all_versions(objects, bucket_id, key) if v.key == key], key=lambda v: -v.seq
                 )
@@ -232,6 +246,7 @@ def sweep_bucket(runtime: Runtime, bucket: Record) -> int:
                 if now >= due(became_noncurrent, expiration["NoncurrentDays"]):
                     _, freed = objects.delete_version(bucket_id, key, version.version_id)
                     objects.remove_blobs(freed)
+                    events.append(Expired("LifecycleExpiration:Delete", key, version.version_id))
                     changed += 1
                     break
         remaining = [v for v in _all_versions(objects, bucket_id, key) if v.key == key]
@@ -241,6 +256,7 @@ def sweep_bucket(runtime: Runtime, bucket: Record) -> int:
                     rule, remaining[0]
                 ):
                     objects.delete_version(bucket_id, key, remaining[0].version_id)
+                    events.append(Expired("LifecycleExpiration:Delete", key, remaining[0].version_id))
                     changed += 1
                     break
     for upload in objects.list_uploads(bucket_id):
@@ -270,10 +286,13 @@ def _all_versions(objects: Any, bucket_id: str, prefix: str = "") -> Iterable[Ve
             return
 
 
-def _expire_current(runtime: Runtime, objects: Any, bucket_id: str, key: str, state: str, now: float) -> int:
+def _expire_current(
+    runtime: Runtime, objects: Any, bucket_id: str, key: str, state: str, now: float, events: list[Expired]
+) -> int:
     if not state:
         _, freed = objects.delete_version(bucket_id, key, NULL_VERSION)
         objects.remove_blobs(freed)
+        events.append(Expired("LifecycleExpiration:Delete", key, None))
         return 1
     from onebox.services.s3.objects import new_version_id
 
@@ -290,6 +309,7 @@ def _expire_current(runtime: Runtime, objects: Any, bucket_id: str, key: str, st
         info={"Owner": "lifecycle"},
     )
     objects.remove_blobs(objects.put(marker, state))
+    events.append(Expired("LifecycleExpiration:DeleteMarkerCreated", key, marker.version_id))
     return 1
 
 
@@ -312,7 +332,17 @@ class LifecycleSweeper(Controller[str]):
 
         record = next((r for r in self.runtime.store.list_all(BUCKET) if r.id == key), None)
         if record is not None and record.spec.get("Lifecycle"):
-            await asyncio.to_thread(sweep_bucket, self.runtime, record)
+            events: list[Expired] = []
+            await asyncio.to_thread(sweep_bucket, self.runtime, record, events)
+            for event in events:  # on the loop, now that the expirations are committed
+                notifications.notify_from(
+                    self.runtime,
+                    record,
+                    event.name,
+                    event.key,
+                    notifications.S3_ORIGIN,
+                    version_id=event.version_id,
+                )
 
 
 async def bucket_changes(runtime: Runtime) -> AsyncIterator[str]:

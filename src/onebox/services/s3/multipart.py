@@ -11,7 +11,7 @@ from typing import Any
 from onebox.aws import chunked
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
-from onebox.services.s3 import bodies
+from onebox.services.s3 import bodies, notifications
 from onebox.services.s3.common import bucket_for, check_key, in_thread, now, owner, storage, timestamp
 from onebox.services.s3.objects import (
     _check_metadata_size,
@@ -291,6 +291,15 @@ async def complete_multipart_upload(ctx: RequestContext, params: dict[str, Any])
         tags,
         (params.get("IfMatch"), params.get("IfNoneMatch")),
         upload_id,
+    )
+    notifications.notify(
+        ctx,
+        bucket,
+        "ObjectCreated:CompleteMultipartUpload",
+        key,
+        size=version.size,
+        etag=version.etag,
+        version_id=version.version_id,
     )
     output: dict[str, Any] = {
         "Location": f"{ctx.runtime.config.endpoint}/{bucket.id}/{key}",

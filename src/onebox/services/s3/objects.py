@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
-from onebox.services.s3 import access, bodies
+from onebox.services.s3 import access, bodies, notifications
 from onebox.services.s3.common import (
     ANONYMOUS,
     access_denied,
@@ -201,7 +201,12 @@ async def put_object(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
         tags,
         (params.get("IfMatch"), params.get("IfNoneMatch")),
     )
+    notifications.notify(ctx, bucket, "ObjectCreated:Put", key, **_created(version))
     return {"ETag": version.etag, **version_id_output(bucket, version), **checksum_output(info)}
+
+
+def _created(version: Version) -> dict[str, Any]:
+    return {"size": version.size, "etag": version.etag, "version_id": version.version_id}
 
 
 def _marker_error(version: Version, key: str, by_id: bool, bucket: Record) -> AwsError:
@@ -434,6 +439,7 @@ async def delete_one(ctx: RequestContext, bucket: Record, key: str, version_id: 
         removed, freed = await in_thread(objects.delete_version, bucket_id, key, version_id)
         await in_thread(objects.remove_blobs, freed)
         output: dict[str, Any] = {"VersionId": version_id}
+        notifications.notify(ctx, bucket, "ObjectRemoved:Delete", key, version_id=version_id)
         if removed is not None and removed.is_marker:
             output["DeleteMarker"] = True
         return output
@@ -441,6 +447,7 @@ async def delete_one(ctx: RequestContext, bucket: Record, key: str, version_id: 
     if not state:
         _, freed = await in_thread(objects.delete_version, bucket_id, key, NULL_VERSION)
         await in_thread(objects.remove_blobs, freed)
+        notifications.notify(ctx, bucket, "ObjectRemoved:Delete", key)
         return {}
     marker = Version(
         bucket=bucket_id,
@@ -456,6 +463,7 @@ async def delete_one(ctx: RequestContext, bucket: Record, key: str, version_id: 
     )
     freed = await in_thread(objects.put, marker, state)
     await in_thread(objects.remove_blobs, freed)
+    notifications.notify(ctx, bucket, "ObjectRemoved:DeleteMarkerCreated", key, version_id=marker.version_id)
     return {"DeleteMarker": True, "VersionId": marker.version_id}
 
 
@@ -607,6 +615,7 @@ async def copy_object(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         tags,
         (params.get("IfMatch"), params.get("IfNoneMatch")),
     )
+    notifications.notify(ctx, bucket, "ObjectCreated:Copy", key, **_created(version))
     output: dict[str, Any] = {
         "CopyObjectResult": {
             "ETag": version.etag,

@@ -11,24 +11,13 @@ default /opt/tf-plugins); elsewhere it is skipped, since Terraform cannot downlo
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import LiveOnebox
+from tests.terraform import needs_terraform, terraform
 
-MIRROR = Path(os.environ.get("ONEBOX_TF_MIRROR", "/opt/tf-plugins"))
-HAVE_TERRAFORM = (
-    shutil.which("terraform") is not None and (MIRROR / "registry.terraform.io/hashicorp/aws").is_dir()
-)
-
-pytestmark = pytest.mark.skipif(
-    not HAVE_TERRAFORM, reason="terraform or its hashicorp/aws mirror is not on this machine"
-)
+pytestmark = needs_terraform
 
 MAIN_TF = """
 terraform {
@@ -118,31 +107,15 @@ output "subnets" { value = aws_subnet.public[*].id }
 """
 
 
-def _terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cli_config = workdir / "terraformrc"
-    cli_config.write_text(
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n'
-    )
-    env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(cli_config),
-        "TF_IN_AUTOMATION": "1",
-        "CHECKPOINT_DISABLE": "1",
-    }
-    return subprocess.run(
-        ["terraform", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
 def test_terraform_vpc_stack(onebox: LiveOnebox, tmp_path: Path) -> None:
     prefix = f"10.{random.randint(100, 199)}"
     (tmp_path / "main.tf").write_text(MAIN_TF.replace("ENDPOINT", onebox.endpoint).replace("PREFIX", prefix))
-    init = _terraform(tmp_path, "init", "-input=false", "-no-color")
+    init = terraform(tmp_path, "init", "-input=false", "-no-color")
     assert init.returncode == 0, init.stdout + init.stderr
-    apply = _terraform(tmp_path, "apply", "-auto-approve", "-input=false", "-no-color")
+    apply = terraform(tmp_path, "apply", "-auto-approve", "-input=false", "-no-color")
     try:
         assert apply.returncode == 0, apply.stdout + apply.stderr
-        outputs = json.loads(_terraform(tmp_path, "output", "-json").stdout)
+        outputs = json.loads(terraform(tmp_path, "output", "-json").stdout)
         assert outputs["default_vpc_cidr"]["value"] == "172.31.0.0/16"
         ec2 = onebox.client("ec2")
         vpc_id = outputs["vpc_id"]["value"]
@@ -155,10 +128,10 @@ def test_terraform_vpc_stack(onebox: LiveOnebox, tmp_path: Path) -> None:
             f"{prefix}.0.0/16",
             "0.0.0.0/0",
         }
-        plan = _terraform(tmp_path, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+        plan = terraform(tmp_path, "plan", "-detailed-exitcode", "-input=false", "-no-color")
         assert plan.returncode == 0, "a second plan must show no changes:\n" + plan.stdout + plan.stderr
     finally:
-        destroy = _terraform(tmp_path, "destroy", "-auto-approve", "-input=false", "-no-color")
+        destroy = terraform(tmp_path, "destroy", "-auto-approve", "-input=false", "-no-color")
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     remaining = onebox.client("ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": [f"{prefix}.0.0/16"]}])
     assert remaining["Vpcs"] == []

@@ -7,23 +7,14 @@ default /opt/tf-plugins); elsewhere it is skipped, since Terraform cannot downlo
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-MIRROR = Path(os.environ.get("ONEBOX_TF_MIRROR", "/opt/tf-plugins"))
-HAVE_TERRAFORM = (
-    shutil.which("terraform") is not None and (MIRROR / "registry.terraform.io/hashicorp/aws").is_dir()
-)
+from tests.terraform import needs_terraform, terraform
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_TERRAFORM, reason="terraform or its hashicorp/aws mirror is not on this machine"
-)
+pytestmark = needs_terraform
 
 MAIN_TF = """
 terraform {
@@ -67,22 +58,6 @@ output "key_pair_id" { value = aws_key_pair.deployer.key_pair_id }
 """
 
 
-def _terraform(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cli_config = workdir / "terraformrc"
-    cli_config.write_text(
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n'
-    )
-    env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(cli_config),
-        "TF_IN_AUTOMATION": "1",
-        "CHECKPOINT_DISABLE": "1",
-    }
-    return subprocess.run(
-        ["terraform", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
 def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     openssh = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
@@ -90,11 +65,11 @@ def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
         MAIN_TF.replace("ENDPOINT", onebox.endpoint).replace("PUBLIC_KEY", openssh)
     )
 
-    init = _terraform(tmp_path, "init", "-input=false", "-no-color")
+    init = terraform(tmp_path, "init", "-input=false", "-no-color")
     assert init.returncode == 0, init.stdout + init.stderr
-    apply = _terraform(tmp_path, "apply", "-auto-approve", "-input=false", "-no-color")
+    apply = terraform(tmp_path, "apply", "-auto-approve", "-input=false", "-no-color")
     assert apply.returncode == 0, apply.stdout + apply.stderr
-    outputs = json.loads(_terraform(tmp_path, "output", "-json").stdout)
+    outputs = json.loads(terraform(tmp_path, "output", "-json").stdout)
     assert outputs["account"]["value"] == "000000000000"
     assert outputs["zones"]["value"] == ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -103,10 +78,10 @@ def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
     assert described["KeyFingerprint"] == outputs["fingerprint"]["value"]
     assert described["Tags"] == [{"Key": "Team", "Value": "web"}]
 
-    plan = _terraform(tmp_path, "plan", "-detailed-exitcode", "-input=false", "-no-color")
+    plan = terraform(tmp_path, "plan", "-detailed-exitcode", "-input=false", "-no-color")
     assert plan.returncode == 0, "a second plan must show no changes:\n" + plan.stdout + plan.stderr
 
-    destroy = _terraform(tmp_path, "destroy", "-auto-approve", "-input=false", "-no-color")
+    destroy = terraform(tmp_path, "destroy", "-auto-approve", "-input=false", "-no-color")
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     names = [k["KeyName"] for k in onebox.client("ec2").describe_key_pairs()["KeyPairs"]]
     assert "deployer" not in names

@@ -36,8 +36,9 @@ api.include(instance_types.api, images.api, instances.api, launch_templates.api)
 
 def controllers(runtime: Runtime) -> list[tuple[Controller[Any], AsyncIterator[Any] | None]]:
     """EC2's controllers: one line per resource family that runs something."""
-    from onebox.services.ec2 import vpc_controller
+    from onebox.services.ec2 import alarm_actions, vpc_controller
 
+    alarm_actions.register()  # CloudWatch alarms can now stop, terminate, reboot and recover instances
     entries: list[tuple[Controller[Any], AsyncIterator[Any] | None]] = []
     entries += vpc_controller.controllers(runtime)
     from onebox.services.ec2 import instances_controller

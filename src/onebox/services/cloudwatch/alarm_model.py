@@ -19,7 +19,8 @@ ALARM_KIND = "cloudwatch:alarm"
 METRIC_ALARM = "MetricAlarm"
 COMPOSITE_ALARM = "CompositeAlarm"
 
-_METRIC_FIELDS = (
+# The members of PutMetricAlarm that DescribeAlarms shows back (AlarmName/ActionsEnabled aside).
+METRIC_FIELDS = (
     "AlarmDescription",
     "OKActions",
     "AlarmActions",
@@ -85,7 +86,7 @@ def alarm_view(record: Record) -> dict[str, Any]:
     }
     if status.get("StateReasonData"):
         view["StateReasonData"] = status["StateReasonData"]
-    for name in _COMPOSITE_FIELDS if composite else _METRIC_FIELDS:
+    for name in _COMPOSITE_FIELDS if composite else METRIC_FIELDS:
         if spec.get(name) is not None:
             view[name] = spec[name]
     for name in ("OKActions", "AlarmActions", "InsufficientDataActions"):

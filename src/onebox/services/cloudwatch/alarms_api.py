@@ -14,6 +14,7 @@ from onebox.services.cloudwatch.alarm_model import (
     ALARM_KIND,
     COMPOSITE_ALARM,
     METRIC_ALARM,
+    METRIC_FIELDS,
     alarm_type,
     alarm_view,
     initial_status,
@@ -194,29 +195,7 @@ def _put_alarm(ctx: RequestContext, spec: dict[str, Any], tags: list[dict[str, s
     return record
 
 
-_METRIC_SPEC = (
-    "AlarmName",
-    "AlarmDescription",
-    "ActionsEnabled",
-    "OKActions",
-    "AlarmActions",
-    "InsufficientDataActions",
-    "MetricName",
-    "Namespace",
-    "Statistic",
-    "ExtendedStatistic",
-    "Dimensions",
-    "Period",
-    "Unit",
-    "EvaluationPeriods",
-    "DatapointsToAlarm",
-    "Threshold",
-    "ComparisonOperator",
-    "TreatMissingData",
-    "EvaluateLowSampleCountPercentile",
-    "Metrics",
-    "ThresholdMetricId",
-)
+_METRIC_SPEC = ("AlarmName", "ActionsEnabled", *METRIC_FIELDS)
 
 
 @api.operation("PutMetricAlarm")

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests import rds_support
+from tests.rds_support import next_second, wait_gone
 
 PASSWORD = "s3cret-pass"
 
 
 def wait_status(rds, identifier: str, want: str = "available", timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-        if instance["DBInstanceStatus"] == want:
-            return instance
-        assert time.monotonic() < deadline, f"{identifier} is {instance['DBInstanceStatus']}, not {want}"
-        time.sleep(0.2)
-
-
-def wait_gone(rds, identifier: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            rds.describe_db_instances(DBInstanceIdentifier=identifier)
-        except ClientError as error:
-            assert error.response["Error"]["Code"] == "DBInstanceNotFound"
-            return
-        assert time.monotonic() < deadline, f"{identifier} was not deleted"
-        time.sleep(0.2)
+    """MariaDB takes longer to initialise than PostgreSQL: a longer bound."""
+    return rds_support.wait_status(rds, identifier, want, timeout)
 
 
 def mysql(endpoint: dict, statement: str, *, user: str = "admin", password: str = PASSWORD):
@@ -49,13 +35,6 @@ def sql(endpoint: dict, statement: str) -> str:
     result = mysql(endpoint, statement)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
-
-
-def next_second() -> datetime:
-    now = datetime.now(UTC)
-    target = now.replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep((target - now).total_seconds() + 0.05)
-    return target
 
 
 @pytest.fixture(scope="module")

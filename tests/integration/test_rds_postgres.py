@@ -9,29 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.rds_support import next_second, wait_gone, wait_status
+
 PASSWORD = "s3cret-pass"
-
-
-def wait_status(rds, identifier: str, want: str = "available", timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-        if instance["DBInstanceStatus"] == want:
-            return instance
-        assert time.monotonic() < deadline, f"{identifier} is {instance['DBInstanceStatus']}, not {want}"
-        time.sleep(0.2)
-
-
-def wait_gone(rds, identifier: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            rds.describe_db_instances(DBInstanceIdentifier=identifier)
-        except ClientError as error:
-            assert error.response["Error"]["Code"] == "DBInstanceNotFound"
-            return
-        assert time.monotonic() < deadline, f"{identifier} was not deleted"
-        time.sleep(0.2)
 
 
 def wait_snapshot(rds, identifier: str, timeout: float = 60) -> dict:
@@ -70,14 +50,6 @@ def sql(endpoint: dict, statement: str, **kwargs: str) -> str:
     result = psql(endpoint, statement, **kwargs)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
-
-
-def next_second() -> datetime:
-    """Sleep into the next wall-clock second and return it (the database stamps rows with real time)."""
-    now = datetime.now(UTC)
-    target = now.replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep((target - now).total_seconds() + 0.05)
-    return target
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages onebox's data planes and tests use; only missing ones are installed.
 APT_PACKAGES := python3-venv iproute2 procps curl bind9-dnsutils nftables util-linux \
-	postgresql mariadb-server mariadb-client \
+	postgresql mariadb-server mariadb-client mariadb-backup haproxy \
 	php-cli php-fpm php-mysql php-pgsql php-redis php-curl
 BENCH_APT_PACKAGES := wrk nginx
 PORT ?= 4566

@@ -12,6 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.acm_support import make_certificate
 from tests.terraform import needs_terraform, terraform
 
 pytestmark = needs_terraform
@@ -34,6 +35,7 @@ provider "aws" {
     ec2 = "ENDPOINT"
     sts = "ENDPOINT"
     iam = "ENDPOINT"
+    acm = "ENDPOINT"
   }
 }
 
@@ -51,7 +53,16 @@ resource "aws_key_pair" "deployer" {
   }
 }
 
+resource "aws_acm_certificate" "imported" {
+  private_key      = file("key.pem")
+  certificate_body = file("cert.pem")
+  tags = {
+    Team = "web"
+  }
+}
+
 output "account" { value = data.aws_caller_identity.me.account_id }
+output "certificate" { value = aws_acm_certificate.imported.arn }
 output "zones" { value = data.aws_availability_zones.available.names }
 output "fingerprint" { value = aws_key_pair.deployer.fingerprint }
 output "key_pair_id" { value = aws_key_pair.deployer.key_pair_id }
@@ -64,6 +75,9 @@ def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
     (tmp_path / "main.tf").write_text(
         MAIN_TF.replace("ENDPOINT", onebox.endpoint).replace("PUBLIC_KEY", openssh)
     )
+    issued = make_certificate("tf.example.com", ("tf.example.com", "www.tf.example.com"))
+    (tmp_path / "cert.pem").write_text(issued.certificate)
+    (tmp_path / "key.pem").write_text(issued.private_key)
 
     init = terraform(tmp_path, "init", "-input=false", "-no-color")
     assert init.returncode == 0, init.stdout + init.stderr
@@ -77,6 +91,8 @@ def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
     assert described["KeyPairId"] == outputs["key_pair_id"]["value"]
     assert described["KeyFingerprint"] == outputs["fingerprint"]["value"]
     assert described["Tags"] == [{"Key": "Team", "Value": "web"}]
+    certificate = onebox.client("acm").describe_certificate(CertificateArn=outputs["certificate"]["value"])
+    assert certificate["Certificate"]["DomainName"] == "tf.example.com"
 
     plan = terraform(tmp_path, "plan", "-detailed-exitcode", "-input=false", "-no-color")
     assert plan.returncode == 0, "a second plan must show no changes:\n" + plan.stdout + plan.stderr
@@ -85,3 +101,5 @@ def test_terraform_apply_and_destroy(onebox, tmp_path: Path) -> None:
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     names = [k["KeyName"] for k in onebox.client("ec2").describe_key_pairs()["KeyPairs"]]
     assert "deployer" not in names
+    arns = [c["CertificateArn"] for c in onebox.client("acm").list_certificates()["CertificateSummaryList"]]
+    assert outputs["certificate"]["value"] not in arns

@@ -28,6 +28,7 @@ SERVICE_MODULES: dict[str, str] = {
     "rds": "onebox.services.rds.api",
     "sns": "onebox.services.sns.api",
     "logs": "onebox.services.logs.api",
+    "acm": "onebox.services.acm.api",
     "s3": "onebox.services.s3.api",
     "cloudwatch": "onebox.services.cloudwatch.api",
 }

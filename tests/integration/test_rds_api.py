@@ -149,14 +149,29 @@ def test_parameter_groups_api(rds) -> None:
     assert error.value.response["Error"]["Code"] == "DBParameterGroupNotFound"
 
 
-def test_subnet_groups_are_recorded(rds) -> None:
+def test_subnet_groups_are_recorded(onebox, rds) -> None:
+    ec2 = onebox.client("ec2")
+    defaults = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in defaults}
+    two = [by_zone["us-east-1a"], by_zone["us-east-1b"]]
+    for subnets, code in (
+        (["subnet-0123456789abcdef0", two[0]], "InvalidSubnet"),
+        (two[:1], "DBSubnetGroupDoesNotCoverEnoughAZs"),
+    ):
+        with pytest.raises(ClientError) as error:
+            rds.create_db_subnet_group(
+                DBSubnetGroupName="db-subnets", DBSubnetGroupDescription="bad", SubnetIds=subnets
+            )
+        assert error.value.response["Error"]["Code"] == code
     group = rds.create_db_subnet_group(
-        DBSubnetGroupName="db-subnets", DBSubnetGroupDescription="two", SubnetIds=["subnet-1", "subnet-2"]
+        DBSubnetGroupName="db-subnets", DBSubnetGroupDescription="two", SubnetIds=two
     )["DBSubnetGroup"]
-    assert [s["SubnetIdentifier"] for s in group["Subnets"]] == ["subnet-1", "subnet-2"]
+    assert [s["SubnetIdentifier"] for s in group["Subnets"]] == two
+    assert [s["SubnetAvailabilityZone"]["Name"] for s in group["Subnets"]] == ["us-east-1a", "us-east-1b"]
+    assert group["VpcId"] == defaults[0]["VpcId"]
     with pytest.raises(ClientError) as error:
         rds.create_db_subnet_group(
-            DBSubnetGroupName="db-subnets", DBSubnetGroupDescription="x", SubnetIds=["s"]
+            DBSubnetGroupName="db-subnets", DBSubnetGroupDescription="x", SubnetIds=two
         )
     assert error.value.response["Error"]["Code"] == "DBSubnetGroupAlreadyExists"
     listed = rds.describe_db_subnet_groups(DBSubnetGroupName="db-subnets")["DBSubnetGroups"]
@@ -195,3 +210,28 @@ def test_not_found_answers(rds) -> None:
         with pytest.raises(ClientError) as error:
             call()
         assert error.value.response["Error"]["Code"] == code
+
+
+def test_unknown_security_group_creates_nothing(onebox, rds) -> None:
+    ec2 = onebox.client("ec2")
+
+    def interfaces() -> int:
+        return len(ec2.describe_network_interfaces()["NetworkInterfaces"])
+
+    before = interfaces()
+    with pytest.raises(ClientError) as error:
+        rds.create_db_instance(
+            DBInstanceIdentifier="no-such-group",
+            Engine="postgres",
+            DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20,
+            MasterUsername="master",
+            MasterUserPassword="s3cret-pass",
+            VpcSecurityGroupIds=["sg-0123456789abcdef0"],
+        )
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "sg-0123456789abcdef0" in error.value.response["Error"]["Message"]
+    assert interfaces() == before
+    assert not rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["no-such-group"]}])[
+        "DBInstances"
+    ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-from onebox.host.engines.base import Layout
+from onebox.host.engines.vpc_access import netns_name
 from onebox.host.instances import cgroups
 from tests.integration.test_rds_postgres import sql, wait_gone, wait_status
 
@@ -16,7 +17,8 @@ PASSWORD = "s3cret-pass"
 
 
 def server_pid(state_dir: Path) -> int:
-    (pidfile,) = (state_dir / "run").glob("rds-*.json")
+    """The database server's pid (not its VPC forwarder's, `rds-<id>-vpc`)."""
+    (pidfile,) = [p for p in (state_dir / "run").glob("rds-*.json") if not p.stem.endswith("-vpc")]
     return json.loads(pidfile.read_text())["pid"]
 
 
@@ -79,11 +81,42 @@ def test_onebox_down_stops_servers(fresh_onebox) -> None:
     )
     instance = wait_status(rds, "brief")
     pid = server_pid(fresh_onebox.state_dir)
+    root = fresh_onebox.state_dir / "rds" / "instances" / instance["DbiResourceId"]
+    namespace = netns_name(instance["DbiResourceId"])
+    assert os.path.ismount(root / "volume")  # its storage, placed in the default VPC
+    assert (Path("/run/netns") / namespace).exists()
     fresh_onebox.cli("down")
     deadline = time.monotonic() + 30
     while os.path.exists(f"/proc/{pid}"):
         assert time.monotonic() < deadline, "the server outlived onebox down"
         time.sleep(0.1)
-    cgroups.remove(f"rds-{instance['DbiResourceId'].lower()}")
-    root = fresh_onebox.state_dir / "rds" / "instances" / instance["DbiResourceId"]
-    Layout(root, root).remove()  # the instance stays (until the next up); its /tmp socket dir goes
+    # Down gives the host back: the filesystem is unmounted and the namespace gone; data stays.
+    assert not os.path.ismount(root / "volume") and (root / "volume.img").exists()
+    assert not (Path("/run/netns") / namespace).exists()
+    # The next daemon mounts and plugs it in again and starts its server.
+    fresh_onebox.cli("up", "--detach")
+    rds = fresh_onebox.client("rds")
+    endpoint = wait_status(rds, "brief", timeout=90)["Endpoint"]
+
+    def login() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["mysql", "-h", endpoint["Address"], "-P", str(endpoint["Port"]), "-u", "admin", "-N", "-B"]
+            + ["--connect-timeout=2", "-e", "SELECT 7"],
+            env={"MYSQL_PWD": PASSWORD, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    deadline = time.monotonic() + 90
+    while login().stdout.strip() != "7":
+        assert time.monotonic() < deadline, "the server did not come back after up"
+        time.sleep(0.3)
+    assert os.path.ismount(root / "volume")
+    deadline = time.monotonic() + 30
+    while not (Path("/run/netns") / namespace).exists():  # plugged in once the VPC is rebuilt
+        assert time.monotonic() < deadline, "the instance's VPC namespace was not rebuilt"
+        time.sleep(0.3)
+    rds.delete_db_instance(DBInstanceIdentifier="brief", SkipFinalSnapshot=True)
+    wait_gone(rds, "brief")
+    assert not root.exists() and not (Path("/run/netns") / namespace).exists()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from onebox.aws.dispatch import RequestContext
 from onebox.clock import ManualClock
@@ -12,7 +15,7 @@ from onebox.config import Config
 from onebox.controllers import RequeueAfter
 from onebox.host.supervisor import Supervisor
 from onebox.runtime import Runtime
-from onebox.services.rds import instances
+from onebox.services.rds import instances, placement
 from onebox.services.rds.common import AUTOMATED_BACKUP, EVENT
 from onebox.services.rds.controller import TICK, InstanceController
 from onebox.store import Store
@@ -33,6 +36,12 @@ async def settle(controller: InstanceController, key: tuple[str, str, str]) -> N
     raise AssertionError("the instance never settled")
 
 
+def start_segment(backup: Path) -> str:
+    match = re.search(r"\(file ([0-9A-F]{24})\)", (backup / "backup_label").read_text())
+    assert match is not None
+    return match.group(1)
+
+
 def backups(store: Store) -> list[dict]:
     record = store.get(
         AUTOMATED_BACKUP,
@@ -44,7 +53,12 @@ def backups(store: Store) -> list[dict]:
     return record.status["Backups"]
 
 
-def test_backup_taken_when_clock_enters_window_and_pruned_after_retention(tmp_path: Path) -> None:
+def test_backup_taken_when_clock_enters_window_and_pruned_after_retention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No VPC controller runs here to build the default VPC's network: the instance keeps only its
+    # loopback endpoint (VPC placement is test_rds_vpc.py's).
+    monkeypatch.setattr(placement, "place", lambda *args: None)
     asyncio.run(_scenario(tmp_path))
 
 
@@ -77,6 +91,7 @@ async def _scenario(tmp_path: Path) -> None:
         assert len(backups(store)) == 1  # the first backup, taken at creation as RDS does
         first_path = Path(backups(store)[0]["Path"])
         assert (first_path / "PG_VERSION").exists()
+        first_wal = start_segment(first_path)
 
         clock.advance(58 * 60)  # 02:58: before the window
         await settle(controller, key)
@@ -100,6 +115,12 @@ async def _scenario(tmp_path: Path) -> None:
         assert len(kept) == 2
         assert datetime.fromtimestamp(kept[-1]["Time"], UTC).day == 2
         assert not first_path.exists()
+        # The archive keeps the WAL from the oldest kept backup on; older segments are pruned.
+        archive = controller.layout(store.get("rds:db-instance", *key)).archive
+        kept_wal = start_segment(Path(kept[0]["Path"]))
+        names = sorted(p.name[:24] for p in archive.iterdir() if not p.name.endswith(".history"))
+        assert first_wal < kept_wal and first_wal not in names and kept_wal in names
+        assert names[0][8:] >= kept_wal[8:]
         assert store.get("rds:db-instance", *key).status["LatestRestorableTime"] == clock.time()
     finally:
         await supervisor.stop_all()

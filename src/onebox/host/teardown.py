@@ -21,6 +21,19 @@ def release_host_resources(state_dir: Path) -> list[str]:
         released += release_all(state_dir)
     except Exception:
         log.exception("releasing instance resources failed")
+    try:  # RDS instances' filesystems (loop mounts) and VPC namespaces, once their servers are stopped
+        from onebox.host.engines import volume, vpc_access
+
+        released += volume.release_all(state_dir / "rds" / "instances")
+        released += vpc_access.release_all(state_dir / "rds" / "instances")
+    except Exception:
+        log.exception("releasing RDS host resources failed")
+    try:  # load balancers' interfaces in their VPCs (their HAProxies are stopped)
+        from onebox.host.loadbalancer import vpc_ports
+
+        released += vpc_ports.release_all(state_dir)
+    except Exception:
+        log.exception("releasing load balancer interfaces failed")
     try:
         released += network.teardown_built(state_dir)
     except Exception:

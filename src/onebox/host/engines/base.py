@@ -31,8 +31,17 @@ class Layout:
     archive: Path  # continuous log archive (WAL segments / binary logs)
 
     @property
+    def volume(self) -> Path:
+        """Where the instance's storage (a filesystem of AllocatedStorage GiB, see volume.py) is mounted."""
+        return self.root / "volume"
+
+    @property
+    def image(self) -> Path:
+        return self.root / "volume.img"
+
+    @property
     def data(self) -> Path:
-        return self.root / "data"
+        return self.volume / "data"
 
     @property
     def sockets(self) -> Path:
@@ -42,6 +51,9 @@ class Layout:
         return Path(tempfile.gettempdir()) / f"onebox-rds-{digest}"
 
     def remove(self) -> None:
+        from onebox.host.engines import volume
+
+        volume.release(self.volume)
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.sockets, ignore_errors=True)
 

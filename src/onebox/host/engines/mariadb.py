@@ -1,11 +1,13 @@
 """MariaDB (Debian's mariadb-server 10.11) as an RDS engine, for engines `mariadb` and `mysql`:
 mariadb-install-db, configuration, the server process, master user and database, parameters,
-offline snapshots, binary logs written straight into the archive, and point-in-time recovery by
+online snapshots with mariadb-backup, binary logs written straight into the archive, and point-in-time recovery by
 replaying them with mariadb-binlog."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +17,10 @@ from onebox.host.engines.postgres import Parameter
 from onebox.host.supervisor import ProcessSpec
 
 MARIADBD = "/usr/sbin/mariadbd"
+BACKUP = "mariadb-backup"
+# Where a backup notes the binary log it is consistent with: "<file>" (an offline copy: every later
+# binary log applies) or "<file> <position>" (an online backup: replay starts at that position).
+POSITION_FILE = "onebox-binlog-position"
 DEFAULT_PORT = 3306
 BINLOG_PREFIX = "mysql-bin"
 RESERVED = frozenset(
@@ -89,7 +95,7 @@ def _ident(name: str) -> str:
 class MariaDbDriver:
     engine = "mariadb"
     default_port = DEFAULT_PORT
-    online_backup = False  # no mariadb-backup installed: snapshots stop the server for the copy
+    online_backup = True  # mariadb-backup copies the running server
 
     def _cnf(self, layout: Layout) -> Path:
         return layout.root / "my.cnf"
@@ -227,26 +233,79 @@ class MariaDbDriver:
         """Copy a stopped server's data directory and note how far the binary logs went."""
         copy_tree(layout.data, target)
         logs = self.binlogs(layout.archive)
-        (target / "onebox-binlog-position").write_text(logs[-1].name if logs else "")
+        (target / POSITION_FILE).write_text(logs[-1].name if logs else "")
 
     def prepare_restore(
         self, layout: Layout, backup: Path, source_archive: Path | None, target_time: datetime | None
     ) -> None:
         layout.make()
         copy_tree(backup, layout.data)
-        for leftover in ("mysqld.pid",):
+        for leftover in ("mysqld.pid", "xtrabackup_binlog_info", "xtrabackup_checkpoints", "xtrabackup_info"):
             (layout.data / leftover).unlink(missing_ok=True)
 
-    def binlogs_after(self, backup: Path, source_archive: Path) -> list[Path]:
-        position_file = backup / "onebox-binlog-position"
-        last = position_file.read_text().strip() if position_file.exists() else ""
-        return [p for p in self.binlogs(source_archive) if p.name > last]
+    async def base_backup(self, layout: Layout, port: int, master: str, target: Path) -> None:
+        """An online copy of the running server with mariadb-backup, prepared at once (so a restore is a
+        plain copy), with the binary log position it is consistent with (for point-in-time restore)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        common = [BACKUP, f"--defaults-file={self._cnf(layout)}"]
+        try:
+            await run(
+                [
+                    *common,
+                    "--backup",
+                    f"--target-dir={tmp}",
+                    f"--datadir={layout.data}",
+                    f"--socket={self._socket(layout)}",
+                    "--user=root",
+                ]
+            )
+            await run([*common, "--prepare", f"--target-dir={tmp}"])
+        except EngineError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        (tmp / POSITION_FILE).write_text(backup_position(tmp))
+        os.replace(tmp, target)
 
-    async def replay(self, layout: Layout, port: int, logs: list[Path], target_time: datetime | None) -> None:
-        """Apply archived binary logs to the restored server, stopping before `target_time`."""
+    def binlogs_after(self, backup: Path, source_archive: Path) -> tuple[list[Path], int | None]:
+        """The archived binary logs a restore from `backup` replays, and the position in the first one
+        to start at (None: from its beginning)."""
+        position_file = backup / POSITION_FILE
+        recorded = position_file.read_text().split() if position_file.exists() else []
+        logs = self.binlogs(source_archive)
+        if len(recorded) == 2:  # online backup: consistent with this position of a binary log
+            name, offset = recorded
+            return [p for p in logs if p.name >= name], int(offset)
+        last = recorded[0] if recorded else ""  # offline copy: every later binary log, whole
+        return [p for p in logs if p.name > last], None
+
+    async def prune_archive(self, layout: Layout, port: int, master: str, oldest_backup: Path) -> int:
+        """Purge binary logs older than what `oldest_backup` (the oldest kept) needs, through the
+        server (PURGE BINARY LOGS keeps its index right); the count."""
+        needed, _ = self.binlogs_after(oldest_backup, layout.archive)
+        if not needed:
+            return 0
+        older = [p for p in self.binlogs(layout.archive) if p.name < needed[0].name]
+        if older:
+            await self.sql(layout, port, "root", f"PURGE BINARY LOGS TO {_literal(needed[0].name)}")
+        return len(older)
+
+    async def replay(
+        self,
+        layout: Layout,
+        port: int,
+        logs: list[Path],
+        target_time: datetime | None,
+        start_position: int | None = None,
+    ) -> None:
+        """Apply archived binary logs to the restored server, from `start_position` of the first one,
+        stopping before `target_time`."""
         if not logs:
             return
         argv = ["mariadb-binlog", "--no-defaults"]
+        if start_position is not None:
+            argv.append(f"--start-position={start_position}")  # applies to the first file only
         if target_time is not None:
             argv.append(f"--stop-datetime={target_time.strftime('%Y-%m-%d %H:%M:%S')}")
         decoded = await run([*argv, *(str(p) for p in logs)])
@@ -255,10 +314,24 @@ class MariaDbDriver:
             stdin=decoded.encode(),
         )
 
+    async def archive_point(
+        self, layout: Layout, port: int, master: str, now: float, *, wait: float = 0.5
+    ) -> float | None:
+        """Every commit is in the archive as it happens (sync_binlog=1): `now`, once the server answers."""
+        await self.sql(layout, port, "root", "SELECT 1")
+        return now
+
     async def flush_archive(self, layout: Layout, port: int, master: str) -> bool:
         # sync_binlog=1 puts every commit into the archive's current binary log as it happens.
         await self.sql(layout, port, "root", "SELECT 1")
         return True
+
+
+def backup_position(backup: Path) -> str:
+    """`<binary log> <position>` from mariadb-backup's xtrabackup_binlog_info ("" if it wrote none)."""
+    info = backup / "xtrabackup_binlog_info"
+    fields = info.read_text().split() if info.exists() else []
+    return f"{fields[0]} {fields[1]}" if len(fields) >= 2 else ""
 
 
 def version() -> str:

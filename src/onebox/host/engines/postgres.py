@@ -21,6 +21,8 @@ BIN = Path(os.environ.get("ONEBOX_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MAJOR = "15"
 DEFAULT_PORT = 5432
 # Parameters onebox owns (the endpoint, archiving, logging): a parameter group may not override them.
+# A WAL switch whose segment the archiver has not copied yet: "<segment> <lsn after it> <time>".
+PENDING = "archive-pending"
 RESERVED = frozenset(
     {
         "listen_addresses",
@@ -73,6 +75,25 @@ def catalog() -> dict[str, Parameter]:
         apply_type = "static" if context == "postmaster" else "dynamic"
         params[name] = Parameter(name, apply_type, data_type, default, allowed, desc)
     return params
+
+
+def wal_segments(start: str, stop: str, segment_size: int) -> list[str]:
+    """WAL segment file names from `start` to `stop` inclusive (same timeline)."""
+    per_id = 0x100000000 // segment_size
+    timeline = start[:8]
+    first = int(start[8:16], 16) * per_id + int(start[16:], 16)
+    last = int(stop[8:16], 16) * per_id + int(stop[16:], 16)
+    return [f"{timeline}{n // per_id:08X}{n % per_id:08X}" for n in range(first, last + 1)]
+
+
+def segment_matches(path: Path, name: str, segment_size: int) -> bool:
+    """Whether a copied segment is really `name`: its first page header's address (xlp_pageaddr, at
+    byte 8) is where that segment starts (a recycled file reused meanwhile would say otherwise)."""
+    per_id = 0x100000000 // segment_size
+    expected = (int(name[8:16], 16) * per_id + int(name[16:], 16)) * segment_size
+    with open(path, "rb") as f:
+        header = f.read(16)
+    return len(header) == 16 and int.from_bytes(header[8:16], "little") == expected
 
 
 class PostgresDriver:
@@ -222,8 +243,13 @@ class PostgresDriver:
 
     async def base_backup(self, layout: Layout, port: int, master: str, target: Path) -> None:
         """An online, self-contained copy of the running server: PostgreSQL's low-level backup API
-        around a plain (reflinked where possible) copy of the data directory, plus the archived WAL the
-        copy needs to become consistent. Cheaper than streaming it through pg_basebackup."""
+        around a plain (reflinked where possible) copy of the data directory, plus the WAL the copy
+        needs to become consistent. Cheaper than streaming it through pg_basebackup.
+
+        `pg_backup_stop(false)` does not wait for the archiver (which may lag far behind after a bulk
+        load): the WAL from the backup's start to its end is taken from the server's own pg_wal, or
+        from the archive for any segment a checkpoint has recycled meanwhile (recycling waits until a
+        segment is archived, so one of the two always holds it)."""
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -231,7 +257,8 @@ class PostgresDriver:
             "SELECT pg_backup_start('onebox', true);\n"
             f"\\! cp -a --reflink=auto {shlex.quote(str(layout.data))} {shlex.quote(str(tmp))}\n"
             "SELECT 'stop:' || encode(convert_to(labelfile, 'UTF8'), 'hex') || ':' || pg_walfile_name(lsn)"
-            " FROM pg_backup_stop(true);\n"
+            " FROM pg_backup_stop(false);\n"
+            "SELECT 'segsize:' || setting FROM pg_settings WHERE name = 'wal_segment_size';\n"
         )
         out = await run(
             ["psql", "-h", str(layout.sockets), "-p", str(port), "-U", master, "-d", "postgres"]
@@ -240,6 +267,9 @@ class PostgresDriver:
         )
         line = next(line for line in out.splitlines() if line.startswith("stop:"))
         _, label_hex, stop_wal = line.split(":")
+        segment_size = int(
+            next(line for line in out.splitlines() if line.startswith("segsize:")).split(":")[1]
+        )
         label = bytes.fromhex(label_hex).decode()
         match = re.search(r"\(file ([0-9A-F]{24})\)", label)
         if match is None:
@@ -252,13 +282,42 @@ class PostgresDriver:
             if path.is_file():
                 path.unlink()
         (tmp / "backup_label").write_text(label)
-        timeline = start_wal[:8]
-        for segment in sorted(layout.archive.iterdir()):
-            name = segment.name
-            wanted = len(name) == 24 and name[:8] == timeline and start_wal <= name <= stop_wal
-            if wanted or name.endswith(".history"):
-                shutil.copy2(segment, wal / name)
+        for name in wal_segments(start_wal, stop_wal, segment_size):
+            await self._copy_segment(layout, name, segment_size, wal / name)
+        for history in layout.archive.glob("*.history"):
+            shutil.copy2(history, wal / history.name)
         os.replace(tmp, target)
+
+    async def _copy_segment(self, layout: Layout, name: str, segment_size: int, target: Path) -> None:
+        live = layout.data / "pg_wal" / name
+        try:
+            await asyncio.to_thread(shutil.copyfile, live, target)
+            if segment_matches(target, name, segment_size):
+                return
+        except FileNotFoundError:
+            pass
+        archived = layout.archive / name  # recycled meanwhile: it was archived first
+        for _ in range(600):
+            if archived.exists():
+                await asyncio.to_thread(shutil.copyfile, archived, target)
+                return
+            await asyncio.sleep(0.1)
+        raise EngineError(f"WAL segment {name} is neither in pg_wal nor in the archive")
+
+    async def prune_archive(self, layout: Layout, port: int, master: str, oldest_backup: Path) -> int:
+        """Delete archived WAL older than what `oldest_backup` (the oldest kept) needs; the count."""
+        label = oldest_backup / "backup_label"
+        match = re.search(r"\(file ([0-9A-F]{24})\)", label.read_text()) if label.exists() else None
+        if match is None:
+            return 0
+        start = match.group(1)[8:]
+        removed = 0
+        for path in layout.archive.iterdir():
+            position = path.name[8:24]
+            if len(path.name) >= 24 and not path.name.endswith(".history") and position < start:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def offline_copy(self, layout: Layout, target: Path) -> None:
         """A copy of a stopped server's data directory (the initial backup, right after initdb)."""
@@ -295,19 +354,38 @@ class PostgresDriver:
         """Close the current WAL segment and wait until the archive holds it: everything committed before
         this call is then restorable. False if archiving lags (try again later). An idle server writes
         nothing here, so it does not fill the archive with empty segments."""
+        (layout.root / PENDING).unlink(missing_ok=True)
+        return await self.archive_point(layout, port, master, 0.0, wait=5.0) is not None
+
+    async def archive_point(
+        self, layout: Layout, port: int, master: str, now: float, *, wait: float = 0.5
+    ) -> float | None:
+        """The latest time up to which every commit is in the archive, without blocking on a lagging
+        archiver: `now` if nothing was written since the last archived switch, or the segment switched
+        now is archived within `wait`; else None, and a later call returns the time of this switch once
+        its segment is archived (writes after it wait for the next switch)."""
         marker = layout.root / "archived-lsn"
+        pending = layout.root / PENDING
+        if pending.exists():
+            segment, after, stamp = pending.read_text().split()
+            if not (layout.archive / segment).exists():
+                return None
+            marker.write_text(after)
+            pending.unlink()
+            return float(stamp)
         current = (await self.sql(layout, port, master, "SELECT pg_current_wal_insert_lsn()")).strip()
         if marker.exists() and marker.read_text() == current:
-            return True  # nothing written since the last flush: all of it is archived
+            return now  # nothing written since the last archived switch
         # A commit stamped now: recovery to any earlier second then meets a later commit and stops there
         # (PostgreSQL refuses a target it never passes).
         await self.sql(layout, port, master, "SELECT txid_current()")
         out = await self.sql(layout, port, master, "SELECT pg_walfile_name(pg_switch_wal() - 1)")
         needed = out.strip()
-        for _ in range(50):
+        after = (await self.sql(layout, port, master, "SELECT pg_current_wal_insert_lsn()")).strip()
+        for _ in range(max(int(wait / 0.05), 1)):
             if (layout.archive / needed).exists():
-                after = (await self.sql(layout, port, master, "SELECT pg_current_wal_insert_lsn()")).strip()
                 marker.write_text(after)
-                return True
-            await asyncio.sleep(0.1)
-        return False
+                return now
+            await asyncio.sleep(0.05)
+        pending.write_text(f"{needed} {after} {now}")
+        return None

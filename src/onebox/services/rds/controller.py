@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from onebox.controllers import Controller, RequeueAfter
+from onebox.host import network
+from onebox.host.engines import volume, vpc_access
 from onebox.host.engines.base import Layout, copy_tree
 from onebox.host.engines.mariadb import MariaDbDriver
 from onebox.host.engines.postgres import PostgresDriver
 from onebox.host.supervisor import ProcessState
 from onebox.runtime import Runtime
-from onebox.services.rds import catalog, metrics
+from onebox.services.rds import catalog, metrics, placement
 from onebox.services.rds.common import (
     AUTOMATED_BACKUP,
     INSTANCE,
@@ -47,6 +49,9 @@ Key = tuple[str, str, str]
 TICK = 10.0
 # CloudWatch's standard resolution.
 METRICS_PERIOD = 60.0
+# An instance whose filesystem has less free space than this is `storage-full` (writes fail or are
+# about to: PostgreSQL allocates WAL in 1 MiB segments, InnoDB extends tablespaces by up to 4 MiB).
+STORAGE_FULL_BELOW = 16 * 1024**2
 _RUNNING = (ProcessState.RUNNING, ProcessState.STARTING, ProcessState.BACKOFF)
 
 Driver = PostgresDriver | MariaDbDriver
@@ -108,6 +113,10 @@ class InstanceController(Controller[Key]):
             return
         driver = self.drivers[record.spec["Driver"]]
         layout = self.layout(record)
+        if record.status.get("Phase", "new") != "new" and layout.image.exists():
+            await asyncio.to_thread(
+                volume.ensure, layout.image, layout.volume, record.spec["AllocatedStorage"]
+            )
         if record.spec["Desired"] == "deleted":
             await self._delete(record, driver, layout)
             return
@@ -130,7 +139,8 @@ class InstanceController(Controller[Key]):
         spec = record.spec
         source = spec["Source"]
         if layout.root.exists():
-            layout.remove()  # a half-done earlier attempt
+            await asyncio.to_thread(layout.remove)  # a half-done earlier attempt
+        await asyncio.to_thread(volume.ensure, layout.image, layout.volume, spec["AllocatedStorage"])
         if source["type"] == "new":
             await driver.initialize(layout, spec["MasterUsername"], spec["MasterUserPassword"])
         elif source["type"] == "snapshot":
@@ -198,19 +208,28 @@ class InstanceController(Controller[Key]):
         if rebooting and current is not None:
             await supervisor.stop(name)
             current = None
+        if volume.enforced() and volume.size(layout.image) < spec["AllocatedStorage"] * volume.GIB:
+            await self._grow_storage(record, layout, name)
+            current = None
         starting = current is None or current.state not in _RUNNING
         await supervisor.ensure(driver.process_spec(name, layout))
         if starting:
+            shown = record.status["DBInstanceStatus"]
+            if record.status.get("Phase") == "running" and shown != "modifying":
+                shown = "rebooting" if rebooting else "starting"
             record = self._status(
-                record,
-                StartedParams=values,
-                RebootSeq=spec.get("RebootSeq", 0),
-                DBInstanceStatus=record.status["DBInstanceStatus"]
-                if record.status.get("Phase") != "running"
-                else ("rebooting" if rebooting else "starting"),
+                record, StartedParams=values, RebootSeq=spec.get("RebootSeq", 0), DBInstanceStatus=shown
             )
         self._limit_to_class(record, name)
+        await self._plug(record)
+        full = await asyncio.to_thread(self._storage_full, layout)
+        if full and record.status.get("Phase") == "running":
+            if record.status.get("DBInstanceStatus") != "storage-full":
+                record = self._status(record, DBInstanceStatus="storage-full")
+                self._event(record, "DB instance has reached its storage capacity", "low storage")
         if not await self._admin_ready(driver, layout, port, master):
+            if full:
+                raise RequeueAfter(TICK)  # a server out of space may not even start: wait for more
             child = supervisor.get(name)
             if record.status.get("Phase") == "files" and child is not None and child.restarts >= 3:
                 await supervisor.stop(name)
@@ -247,6 +266,75 @@ class InstanceController(Controller[Key]):
             self._last_tick[self._key(record)] = now
         record = await self._converge(record, driver, layout, values, dynamic)
         raise RequeueAfter(TICK)
+
+    async def _plug(self, record: Record) -> None:
+        """With a VPC placement: the instance's namespace plugged into its subnet with its private
+        address and security groups, and the forwarder relaying from there to the server's loopback
+        endpoint. Requeues until the VPC controller has built the subnet."""
+        vpc = record.spec.get("Vpc")
+        if not vpc or not network.available():
+            return
+        rid = record.spec["DbiResourceId"]
+
+        def attach() -> None:
+            if network.interface_attached(vpc["InterfaceId"]):
+                return
+            netns = vpc_access.ensure_netns(rid)
+            network.attach_interface(
+                netns,
+                vpc["VpcId"],
+                vpc["SubnetId"],
+                vpc["PrivateIp"],
+                vpc["PrefixLen"],
+                vpc_access.mac_address(vpc["InterfaceId"]),
+                vpc["InterfaceId"],
+            )
+            network.apply_security_groups(
+                vpc["InterfaceId"], placement.rules(self.store, record.account, record.region, vpc)
+            )
+
+        try:
+            await asyncio.to_thread(attach)
+        except network.NetworkError as error:
+            log.info("rds: %s waits for its subnet: %s", record.id, error)
+            if record.status.get("Phase") != "running":
+                raise RequeueAfter(0.3) from None  # not `available` before it is reachable in its VPC
+            return  # a running instance keeps serving its host endpoint; the next pass retries
+        supervisor = self.runtime.supervisor
+        assert supervisor is not None
+        spec = record.spec
+        await supervisor.ensure(
+            vpc_access.forwarder_spec(rid, vpc["PrivateIp"], spec["Address"], spec["Port"])
+        )
+
+    async def _unplug(self, record: Record, *, release: bool) -> None:
+        vpc = record.spec.get("Vpc")
+        if not vpc:
+            return
+        supervisor = self.runtime.supervisor
+        assert supervisor is not None
+        rid = record.spec["DbiResourceId"]
+        await supervisor.stop(vpc_access.forwarder_name(rid))
+        if release:
+            if network.available():
+                await asyncio.to_thread(network.detach_interface, vpc["InterfaceId"])
+                await asyncio.to_thread(vpc_access.remove_netns, rid)
+            placement.release(self.store, record.account, record.region, vpc)
+
+    def _storage_full(self, layout: Layout) -> bool:
+        if not volume.mounted(layout.volume):
+            return False
+        return volume.space(layout.volume).free < STORAGE_FULL_BELOW
+
+    async def _grow_storage(self, record: Record, layout: Layout, name: str) -> None:
+        """ModifyDBInstance AllocatedStorage: the server stops while its filesystem grows (resize2fs
+        cannot run online here), then starts again."""
+        supervisor = self.runtime.supervisor
+        assert supervisor is not None
+        await supervisor.stop(name)
+        gib = record.spec["AllocatedStorage"]
+        await asyncio.to_thread(volume.grow, layout.image, layout.volume, gib)
+        self._event(record, f"Finished applying modification to allocated storage: {gib} GiB", "notification")
 
     def _limit_to_class(self, record: Record, name: str) -> None:
         """The instance class's vCPUs and memory as the server's cgroup limits, like EC2 instance types."""
@@ -295,8 +383,8 @@ class InstanceController(Controller[Key]):
                     "Backups"
                 ][:1]
                 base = Path(chosen[-1]["Path"])
-                logs = driver.binlogs_after(base, archive_dir(self.runtime, source["resource"]))
-                await driver.replay(layout, port, logs, datetime.fromtimestamp(target, UTC))
+                logs, start = driver.binlogs_after(base, archive_dir(self.runtime, source["resource"]))
+                await driver.replay(layout, port, logs, datetime.fromtimestamp(target, UTC), start)
 
     async def _converge(
         self, record: Record, driver: Driver, layout: Layout, values: dict[str, str], dynamic: dict[str, str]
@@ -330,7 +418,9 @@ class InstanceController(Controller[Key]):
             if k in known
         )
         changes["ParameterApplyStatus"] = "pending-reboot" if static_pending else "in-sync"
-        if status.get("DBInstanceStatus") != "available":
+        if await asyncio.to_thread(self._storage_full, layout):
+            changes["DBInstanceStatus"] = "storage-full"
+        elif status.get("DBInstanceStatus") != "available":
             changes["DBInstanceStatus"] = "available"
             if status.get("DBInstanceStatus") in ("rebooting",):
                 self._event(record, "DB instance restarted", "availability")
@@ -358,9 +448,12 @@ class InstanceController(Controller[Key]):
         spec = record.spec
         now = self.clock.time()
         if spec["BackupRetentionPeriod"] > 0:
-            if await driver.flush_archive(layout, spec["Port"], spec["MasterUsername"]):
-                record = self._status(record, LatestRestorableTime=now)
-                self._update_backups(record, LatestRestorableTime=now)
+            # Never waits long for a lagging archiver: snapshots and the rest of this instance's work
+            # queue behind this tick.
+            point = await driver.archive_point(layout, spec["Port"], spec["MasterUsername"], now)
+            if point is not None:
+                record = self._status(record, LatestRestorableTime=point)
+                self._update_backups(record, LatestRestorableTime=point)
             backups = self.store.get(AUTOMATED_BACKUP, record.account, record.region, spec["DbiResourceId"])
             last = (
                 backups.status["Backups"][-1]["Time"] if backups and backups.status.get("Backups") else None
@@ -370,7 +463,7 @@ class InstanceController(Controller[Key]):
                 record = self._status(record, DBInstanceStatus="backing-up")
                 await self._automated_backup(record, driver, layout, offline=not driver.online_backup)
                 record = self._status(record, DBInstanceStatus="available")
-            self._prune_backups(record)
+            await self._prune_backups(record, driver, layout)
         key = self._key(record)
         if now - self._last_metrics.get(key, 0.0) >= METRICS_PERIOD - 1:
             self._last_metrics[key] = now
@@ -404,7 +497,7 @@ class InstanceController(Controller[Key]):
     ) -> None:
         if target.exists():
             shutil.rmtree(target)
-        if offline or isinstance(driver, MariaDbDriver):
+        if offline or not driver.online_backup:
             await self._offline(record, driver, layout, lambda: driver.offline_copy(layout, target))
         else:
             await driver.base_backup(layout, record.spec["Port"], record.spec["MasterUsername"], target)
@@ -502,9 +595,9 @@ class InstanceController(Controller[Key]):
                 AUTOMATED_BACKUP, record.account, record.region, existing.id, {**existing.status, **changes}
             )
 
-    def _prune_backups(self, record: Record) -> None:
+    async def _prune_backups(self, record: Record, driver: Driver, layout: Layout) -> None:
         """Keep BackupRetentionPeriod days of restorability: the backups since then, plus the last one
-        before (the base for the oldest restorable second)."""
+        before (the base for the oldest restorable second), and the archived logs from that one on."""
         existing = self.store.get(
             AUTOMATED_BACKUP, record.account, record.region, record.spec["DbiResourceId"]
         )
@@ -517,10 +610,17 @@ class InstanceController(Controller[Key]):
         if len(keep) == len(backups):
             return
         for dropped in older[:-1]:
-            shutil.rmtree(dropped["Path"], ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, dropped["Path"], True)
         self.store.update_status(
             AUTOMATED_BACKUP, record.account, record.region, existing.id, {**existing.status, "Backups": keep}
         )
+        try:
+            removed = await driver.prune_archive(
+                layout, record.spec["Port"], record.spec["MasterUsername"], Path(keep[0]["Path"])
+            )
+            log.info("rds: pruned %d archived logs of %s", removed, record.id)
+        except Exception as exc:  # the next pruning retries
+            log.warning("rds: pruning the archive of %s failed: %s", record.id, exc)
 
     # -- stop and delete -------------------------------------------------------------------------------
 
@@ -537,6 +637,7 @@ class InstanceController(Controller[Key]):
         if spec["BackupRetentionPeriod"] > 0 and record.status.get("Phase") == "running":
             if await driver.flush_archive(layout, spec["Port"], spec["MasterUsername"]):
                 self._update_backups(record, LatestRestorableTime=self.clock.time())
+        await self._unplug(record, release=False)
         await supervisor.stop(process_name(spec["DbiResourceId"]))
         self._status(record, DBInstanceStatus="stopped")
         self._event(record, "DB instance stopped", "notification")
@@ -580,6 +681,7 @@ class InstanceController(Controller[Key]):
                     self._update_backups(record, LatestRestorableTime=self.clock.time())
             except Exception as exc:  # the server may be broken: deleting it must still work
                 log.warning("rds: final archive flush of %s failed: %s", record.id, exc)
+        await self._unplug(record, release=True)
         await supervisor.stop(name)
         try:
             from onebox.host.instances import cgroups

@@ -9,7 +9,7 @@ from typing import Any
 
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
-from onebox.services.rds import catalog
+from onebox.services.rds import catalog, placement
 from onebox.services.rds.common import (
     AUTOMATED_BACKUP,
     INSTANCE,
@@ -138,6 +138,13 @@ def subnet_group_for(ctx: RequestContext, name: str | None) -> str | None:
     return group.id
 
 
+def _subnet_group_record(ctx: RequestContext, name: str | None) -> Record | None:
+    """The DB subnet group to place the instance in; None: the default VPC's subnets ("default")."""
+    if name is None or name == "default":
+        return None
+    return ctx.runtime.store.get(SUBNET_GROUP, ctx.account_id, ctx.region, name)
+
+
 def new_instance(
     ctx: RequestContext, params: dict[str, Any], *, source: dict[str, Any], base: dict[str, Any] | None = None
 ) -> Record:
@@ -188,6 +195,13 @@ def new_instance(
         param_group = parameter_group_for(ctx, params.get("DBParameterGroupName"), engine.family)
         subnet_group = subnet_group_for(ctx, params.get("DBSubnetGroupName"))
         address = allocate_address(ctx)
+        vpc = placement.place(
+            ctx,
+            identifier,
+            _subnet_group_record(ctx, subnet_group),
+            list(params.get("VpcSecurityGroupIds") or []),
+            params.get("AvailabilityZone"),
+        )
         spec = {
             "Engine": engine.engine,
             "EngineVersion": engine.version,
@@ -203,8 +217,11 @@ def new_instance(
             "Address": address,
             "Host": endpoint_host(identifier, ctx.account_id, ctx.region),
             "DBSubnetGroupName": subnet_group,
-            "VpcSecurityGroupIds": list(params.get("VpcSecurityGroupIds") or []),
-            "AvailabilityZone": params.get("AvailabilityZone") or f"{ctx.region}a",
+            "VpcSecurityGroupIds": vpc["GroupIds"] if vpc else list(params.get("VpcSecurityGroupIds") or []),
+            "Vpc": vpc,
+            "AvailabilityZone": (vpc or {}).get("AvailabilityZone")
+            or params.get("AvailabilityZone")
+            or f"{ctx.region}a",
             "BackupRetentionPeriod": retention,
             "PreferredBackupWindow": backup_window,
             "PreferredMaintenanceWindow": (
@@ -313,13 +330,23 @@ def instance_view(record: Record) -> dict[str, Any]:
         view["InstanceCreateTime"] = iso(status["InstanceCreateTime"])
     if status.get("LatestRestorableTime") and spec["BackupRetentionPeriod"] > 0:
         view["LatestRestorableTime"] = iso(status["LatestRestorableTime"])
-    if spec.get("DBSubnetGroupName"):
+    vpc = spec.get("Vpc")
+    if spec.get("DBSubnetGroupName") or vpc:
         view["DBSubnetGroup"] = {
-            "DBSubnetGroupName": spec["DBSubnetGroupName"],
-            "DBSubnetGroupDescription": spec["DBSubnetGroupName"],
+            "DBSubnetGroupName": spec.get("DBSubnetGroupName") or "default",
+            "DBSubnetGroupDescription": spec.get("DBSubnetGroupName") or "default",
             "SubnetGroupStatus": "Complete",
             "Subnets": [],
         }
+        if vpc:
+            view["DBSubnetGroup"]["VpcId"] = vpc["VpcId"]
+            view["DBSubnetGroup"]["Subnets"] = [
+                {
+                    "SubnetIdentifier": vpc["SubnetId"],
+                    "SubnetAvailabilityZone": {"Name": vpc["AvailabilityZone"]},
+                    "SubnetStatus": "Active",
+                }
+            ]
     return view
 
 
@@ -483,7 +510,7 @@ def modify_db_instance(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     with store.transaction():
         record = get_instance(ctx, params["DBInstanceIdentifier"])
         spec, status = record.spec, dict(record.status)
-        if status.get("DBInstanceStatus") not in ("available", "stopped"):
+        if status.get("DBInstanceStatus") not in ("available", "stopped", "storage-full"):
             raise AwsError("InvalidDBInstanceState", "Database instance is not in available state.")
         immediate = bool(params.get("ApplyImmediately", False))
         pending = dict(spec.get("PendingModifiedValues") or {})
@@ -527,11 +554,15 @@ def modify_db_instance(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
                 ctx, params["DBParameterGroupName"], spec["Family"]
             )
         if "VpcSecurityGroupIds" in params:
-            spec["VpcSecurityGroupIds"] = list(params["VpcSecurityGroupIds"] or [])
+            groups = list(params["VpcSecurityGroupIds"] or [])
+            if spec.get("Vpc"):
+                groups = placement.set_groups(ctx, spec["Vpc"], groups)
+                spec["Vpc"] = {**spec["Vpc"], "GroupIds": groups}
+            spec["VpcSecurityGroupIds"] = groups
         if params.get("DBSubnetGroupName"):
             spec["DBSubnetGroupName"] = subnet_group_for(ctx, params["DBSubnetGroupName"])
         spec["PendingModifiedValues"] = pending
-        if immediate and status.get("DBInstanceStatus") == "available":
+        if immediate and status.get("DBInstanceStatus") in ("available", "storage-full"):
             status["DBInstanceStatus"] = "modifying"
         record = _change(ctx, record, spec, status)
     return {"DBInstance": instance_view(record)}

@@ -6,6 +6,7 @@ import importlib
 import logging
 from typing import Any
 
+from onebox.host.engines import volume
 from onebox.host.engines.base import Layout, tree_size
 from onebox.host.engines.usage import group_usage
 from onebox.runtime import Runtime
@@ -44,8 +45,11 @@ async def collect(runtime: Runtime, record: Record, driver: Any, layout: Layout)
             }
         )
 
-    used = tree_size(layout.data)
-    point("FreeStorageSpace", float(max(spec["AllocatedStorage"] * 1024**3 - used, 0)), "Bytes")
+    if volume.mounted(layout.volume):  # the instance's own filesystem of AllocatedStorage GiB
+        free = volume.space(layout.volume).free
+    else:  # no quota (unprivileged daemon): what is left of the allocation
+        free = max(spec["AllocatedStorage"] * volume.GIB - tree_size(layout.data), 0)
+    point("FreeStorageSpace", float(free), "Bytes")
     try:
         point(
             "DatabaseConnections",

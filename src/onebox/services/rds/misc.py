@@ -7,7 +7,7 @@ from typing import Any
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
 from onebox.host.engines import logs
-from onebox.services.rds import catalog
+from onebox.services.rds import catalog, placement
 from onebox.services.rds.common import (
     EVENT,
     INSTANCE,
@@ -205,7 +205,7 @@ def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return {"TagList": tags_to_list(_resource(ctx, params["ResourceName"]).tags)}
 
 
-# -- DB subnet groups (recorded; placement in VPC subnets comes with the EC2 networking) ----------------
+# -- DB subnet groups (EC2 subnets of one VPC in two or more zones; placement.py places instances) ----
 
 
 def _subnet_group_view(record: Record) -> dict[str, Any]:
@@ -215,7 +215,11 @@ def _subnet_group_view(record: Record) -> dict[str, Any]:
         "VpcId": record.spec.get("VpcId", ""),
         "SubnetGroupStatus": "Complete",
         "Subnets": [
-            {"SubnetIdentifier": s, "SubnetStatus": "Active", "SubnetAvailabilityZone": {"Name": ""}}
+            {
+                "SubnetIdentifier": s,
+                "SubnetStatus": "Active",
+                "SubnetAvailabilityZone": {"Name": record.spec.get("Zones", {}).get(s, "")},
+            }
             for s in record.spec["SubnetIds"]
         ],
         "DBSubnetGroupArn": record.arn,
@@ -236,13 +240,14 @@ def create_subnet_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str
     store = ctx.runtime.store
     if store.get(SUBNET_GROUP, ctx.account_id, ctx.region, name.lower()) is not None:
         raise AwsError("DBSubnetGroupAlreadyExists", f"The DB subnet group '{name}' already exists.")
+    description = require(params, "DBSubnetGroupDescription")
     record = store.create(
         SUBNET_GROUP,
         ctx.account_id,
         ctx.region,
         name.lower(),
         arn=rds_arn(ctx.region, ctx.account_id, "subgrp", name.lower()),
-        spec={"Description": require(params, "DBSubnetGroupDescription"), "SubnetIds": subnets},
+        spec={"Description": description, **placement.subnet_group_spec(ctx, subnets)},
         tags=apply_tags({}, tags_from_list(params.get("Tags")), RDS_TAG_RULES),
     )
     return {"DBSubnetGroup": _subnet_group_view(record)}
@@ -272,7 +277,8 @@ def modify_subnet_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str
             "DBSubnetGroupNotFoundFault", f"DBSubnetGroup '{params['DBSubnetGroupName']}' not found.", 404
         )
     spec = dict(record.spec)
-    spec["SubnetIds"] = list(params.get("SubnetIds") or spec["SubnetIds"])
+    if params.get("SubnetIds"):
+        spec.update(placement.subnet_group_spec(ctx, list(params["SubnetIds"])))
     if params.get("DBSubnetGroupDescription"):
         spec["Description"] = params["DBSubnetGroupDescription"]
     record = store.update(record, spec=spec)

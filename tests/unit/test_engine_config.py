@@ -15,7 +15,7 @@ from onebox.host.engines.base import Layout, as_db_user
 def where(tmp_path: Path) -> Iterator[Layout]:
     result = Layout(tmp_path / "instance", tmp_path / "archive")
     result.make()
-    result.data.mkdir()
+    result.data.mkdir(parents=True)
     yield result
     result.remove()  # its socket directory lives in /tmp
 
@@ -56,7 +56,11 @@ def test_mariadb_config_and_binlog_order(where: Layout, tmp_path: Path) -> None:
     backup = tmp_path / "backup"
     backup.mkdir()
     (backup / "onebox-binlog-position").write_text("mysql-bin.000002")
-    assert [p.name for p in driver.binlogs_after(backup, where.archive)] == ["mysql-bin.000010"]
+    logs, start = driver.binlogs_after(backup, where.archive)  # an offline copy: the later logs, whole
+    assert [p.name for p in logs] == ["mysql-bin.000010"] and start is None
+    (backup / "onebox-binlog-position").write_text("mysql-bin.000002 4567")
+    logs, start = driver.binlogs_after(backup, where.archive)  # an online backup: from its position
+    assert [p.name for p in logs] == ["mysql-bin.000002", "mysql-bin.000010"] and start == 4567
     assert mariadb.catalog()["innodb_read_io_threads"].apply_type == "static"
 
 
@@ -64,3 +68,18 @@ def test_servers_run_as_the_database_user() -> None:
     argv = as_db_user(["postgres", "-D", "/data"])
     assert argv[-3:] == ["postgres", "-D", "/data"]
     assert argv[0] == "unshare" and any(a.startswith("--map-user=") for a in argv)
+
+
+def test_wal_segment_names_cross_log_ids(tmp_path: Path) -> None:
+    mib = 1024**2
+    assert postgres.wal_segments("000000010000000000000FFE", "000000010000000100000001", mib) == [
+        "000000010000000000000FFE",
+        "000000010000000000000FFF",
+        "000000010000000100000000",
+        "000000010000000100000001",
+    ]
+    segment = tmp_path / "000000010000000100000001"
+    address = (0x1000 + 1) * mib  # log id 1 has 4096 one-MiB segments before it
+    segment.write_bytes(b"\0" * 8 + address.to_bytes(8, "little") + b"\0" * 16)
+    assert postgres.segment_matches(segment, segment.name, mib)
+    assert not postgres.segment_matches(segment, "000000010000000100000002", mib)

@@ -24,7 +24,8 @@ from botocore.session import get_session
 
 from bench.peers import moto_server, onebox
 
-PUT_REQUESTS = 40
+PUT_ROUNDS = 8
+ROUND_REQUESTS = 10
 DATUMS_PER_REQUEST = 1000
 WEEK_MINUTES = 7 * 24 * 60
 QUERY_SECONDS = 5.0
@@ -55,35 +56,46 @@ def _signed_put(endpoint: str, batch: list[dict[str, Any]]) -> tuple[bytes, dict
     return body, dict(request.headers.items())
 
 
-def put_rate(endpoint: str) -> float:
-    """Datapoints per second stored by PutMetricData (1000 single-value datums per request)."""
-    now = datetime.now(UTC)
-    batch = [
-        {
-            "MetricName": f"M{i % 10}",
-            "Dimensions": [{"Name": "Host", "Value": f"h{i % 7}"}],
-            "Timestamp": now - timedelta(seconds=i),
-            "Value": float(i + 1),
-        }
-        for i in range(DATUMS_PER_REQUEST)
-    ]
-    body, headers = _signed_put(endpoint, batch)
-    connection = http.client.HTTPConnection(urlsplit(endpoint).netloc, timeout=60)
+class PutRounds:
+    """PutMetricData against one peer in timed rounds: each round sends ROUND_REQUESTS pre-signed
+    1000-datum requests on one connection and ends with a ListMetrics call, which returns only once
+    the peer has stored every point (onebox flushes its write buffer to disk for any read), so a
+    round's rate includes persistence, not just the answers."""
 
-    def send() -> None:
-        connection.request("POST", "/", body=body, headers=headers)
-        response = connection.getresponse()
+    def __init__(self, endpoint: str) -> None:
+        now = datetime.now(UTC)
+        batch = [
+            {
+                "MetricName": f"M{i % 10}",
+                "Dimensions": [{"Name": "Host", "Value": f"h{i % 7}"}],
+                "Timestamp": now - timedelta(seconds=i),
+                "Value": float(i + 1),
+            }
+            for i in range(DATUMS_PER_REQUEST)
+        ]
+        self.body, self.headers = _signed_put(endpoint, batch)
+        self.cw = _client(endpoint)
+        self.connection = http.client.HTTPConnection(urlsplit(endpoint).netloc, timeout=60)
+        self.rates: list[float] = []
+        self._send()  # warm-up
+        self.cw.list_metrics(Namespace="BenchPut")
+
+    def _send(self) -> None:
+        self.connection.request("POST", "/", body=self.body, headers=self.headers)
+        response = self.connection.getresponse()
         answer = response.read()
         if response.status != 200:
             raise RuntimeError(f"PutMetricData answered {response.status}: {answer[:300]!r}")
 
-    send()  # warm-up
-    started = time.perf_counter()
-    for _ in range(PUT_REQUESTS):
-        send()
-    elapsed = time.perf_counter() - started
-    connection.close()
-    return PUT_REQUESTS * DATUMS_PER_REQUEST / elapsed
+    def round(self) -> None:
+        started = time.perf_counter()
+        for _ in range(ROUND_REQUESTS):
+            self._send()
+        self.cw.list_metrics(Namespace="BenchPut")
+        self.rates.append(ROUND_REQUESTS * DATUMS_PER_REQUEST / (time.perf_counter() - started))
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def load_week(endpoint: str) -> tuple[datetime, datetime]:
@@ -130,16 +142,25 @@ def run() -> None:
     print("CloudWatch (one connection, sequential calls; PutMetricData pre-signed, GetMetricData via boto3)")
     figures: dict[str, dict[str, float]] = {"put": {}, "get": {}}
     returned: dict[str, int] = {}
-    for peer, start_peer in (("onebox", onebox), ("moto", moto_server)):
-        with start_peer() as (endpoint, _):
-            figures["put"][peer] = put_rate(endpoint)
+    with onebox() as (onebox_endpoint, _), moto_server() as (moto_endpoint, _):
+        endpoints = {"onebox": onebox_endpoint, "moto": moto_endpoint}
+        # Rounds alternate between the peers, so a burst of load from elsewhere on the machine hits
+        # both; each peer's figure is its best round.
+        rounds = {peer: PutRounds(endpoint) for peer, endpoint in endpoints.items()}
+        for _ in range(PUT_ROUNDS):
+            for peer_rounds in rounds.values():
+                peer_rounds.round()
+        for peer, peer_rounds in rounds.items():
+            peer_rounds.close()
+            figures["put"][peer] = max(peer_rounds.rates)
+        for peer, endpoint in endpoints.items():
             start, end = load_week(endpoint)
             stat = "p95" if peer == "onebox" else "Maximum"
             figures["get"][peer], returned[peer] = query_rate(endpoint, start, end, stat)
     put, get = figures["put"], figures["get"]
     print(
         f"  {'PutMetricData datapoints':<32} onebox {put['onebox']:9.0f}/s   moto {put['moto']:9.0f}/s   "
-        f"ratio {put['onebox'] / put['moto']:5.1f}x  (goal: 5x)"
+        f"ratio {put['onebox'] / put['moto']:5.1f}x  (goal: 5x; best of {PUT_ROUNDS} alternating rounds)"
     )
     print(
         f"  {'GetMetricData week p95 (1 h)':<32} onebox {get['onebox']:9.1f}/s   moto {get['moto']:9.1f}/s   "

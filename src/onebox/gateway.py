@@ -21,7 +21,7 @@ from onebox.aws.http import CHECKSUM_ALGORITHMS, BodySpool, HttpRequest, HttpRes
 from onebox.aws.protocols import get_protocol
 from onebox.aws.routing import Route, route_request, website_bucket
 from onebox.aws.sigv4 import missing_authentication_error, verify_request
-from onebox.aws.validate import validate_input
+from onebox.aws.validate import gateway_validates, takes_raw_json, validate_input
 from onebox.runtime import Runtime
 
 log = logging.getLogger("onebox.gateway")
@@ -125,8 +125,12 @@ class Gateway:
                 else:
                     request.body = decode_chunked_body(request, auth)
             operation = protocol.find_operation(service_model, request)
-            params = protocol.parse(operation, request)
-            validate_input(route.service, operation, params)
+            if protocol.name == "json" and takes_raw_json(route.service, operation.name):
+                params = protocol.parse_raw(operation, request)  # type: ignore[attr-defined]
+            else:
+                params = protocol.parse(operation, request)
+            if gateway_validates(route.service, operation.name):
+                validate_input(route.service, operation, params)
             api = self.runtime.services.get(route.service)
             if api is None:
                 raise not_implemented(route.service, operation.name)

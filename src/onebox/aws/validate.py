@@ -641,6 +641,36 @@ def _plan(service_name: str, operation: OperationModel) -> _Plan:
     return plan
 
 
+# Operations whose handler validates its own input (a quick check of the common case, and
+# `validate_input` for anything else, so the errors are the same): the gateway does not validate them.
+_HANDLER_VALIDATED: set[tuple[str, str]] = set()
+
+
+def handler_validates(service_name: str, operation_name: str) -> None:
+    """Declare that the handler of this operation calls `validate_input` itself when needed."""
+    _HANDLER_VALIDATED.add((service_name, operation_name))
+
+
+def gateway_validates(service_name: str, operation_name: str) -> bool:
+    return (service_name, operation_name) not in _HANDLER_VALIDATED
+
+
+# Operations whose handler takes awsJson input unconverted (`protocols.jsonrpc.RawJson`) and validates it.
+_RAW_JSON: set[tuple[str, str]] = set()
+
+
+def handler_takes_raw_json(service_name: str, operation_name: str) -> None:
+    """Declare that the handler takes awsJson input as a `RawJson` (`parsed()`: the body's JSON before
+    shape conversion; `decoded()`: the usual input) and validates its input itself (see
+    `handler_validates`)."""
+    _RAW_JSON.add((service_name, operation_name))
+    handler_validates(service_name, operation_name)
+
+
+def takes_raw_json(service_name: str, operation_name: str) -> bool:
+    return (service_name, operation_name) in _RAW_JSON
+
+
 def validate_input(service_name: str, operation: OperationModel, params: dict[str, Any]) -> None:
     """Raise the service's validation error if `params` breaks the operation's input model."""
     plan = _plan(service_name, operation)

@@ -42,7 +42,7 @@ except ImportError:
     pass
 
 from onebox.host import imds
-from onebox.host.instances import userdata
+from onebox.host.instances import syslog, userdata
 from onebox.host.instances.boot import BootConfig
 
 SYS_PIVOT_ROOT = 155  # x86_64
@@ -320,6 +320,8 @@ def main(argv: list[str]) -> None:
             root.mkdir(exist_ok=True)
             ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         server = imds.serve(imds.Imds(config.metadata), config.imds_address, config.imds_port)
+        if config.driver == "namespace":
+            syslog.serve(config.hostname)  # /dev/log -> /var/log/messages (host/instances/syslog.py)
         if config.driver == "namespace":
             _drop_capabilities()
         console.log(f"onebox-init: instance metadata on http://{config.imds_address}:{config.imds_port}/")

@@ -9,12 +9,20 @@ a metric that received data are woken so they evaluate at once instead of at the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from onebox.aws.errors import AwsError
-from onebox.services.cloudwatch.metric_store import MetricKey, Sample, dims_key, metric_store
+from onebox.services.cloudwatch.metric_store import (
+    MetricKey,
+    MetricStore,
+    Row,
+    Sample,
+    dims_key,
+    metric_store,
+)
 
 if TYPE_CHECKING:
     from onebox.runtime import Runtime
@@ -37,6 +45,151 @@ def put_metric_data(
     runtime: Runtime, account: str, region: str, namespace: str, metric_data: list[dict[str, Any]]
 ) -> None:
     """Store `metric_data` (shaped like PutMetricData's MetricData) under `namespace`."""
+    if not put_simple_metric_data(runtime, account, region, namespace, metric_data):
+        _put_metric_data(runtime, account, region, namespace, metric_data)
+
+
+def put_simple_metric_data(
+    runtime: Runtime, account: str, region: str, namespace: str, metric_data: Any
+) -> bool:
+    """The fast path: store `metric_data` and return True if every datum is a single `Value` that
+    both PutMetricData's input model and AWS's rules accept; else store nothing and return False
+    (the caller takes the general path, which gives the exact error).
+
+    It stores exactly the rows the general path would (tests/unit/test_cloudwatch_ingest.py).
+    """
+    now = runtime.clock.time()
+    store = metric_store(runtime)
+    rows = simple_rows(store, account, region, namespace, metric_data, now)
+    if rows is None:
+        return False
+    samples, touched = rows
+    store.add_rows(samples, touched, now)
+    for listener in _listeners:
+        listener(runtime, touched)
+    return True
+
+
+# PutMetricData's StandardUnit enum (tests compare it with botocore's model).
+UNITS = frozenset(
+    {
+        "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
+        "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
+        "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second",
+        "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second",
+        "Count/Second", "None",
+    }
+)  # fmt: skip
+_NAMESPACE = re.compile(r"[^:].*")  # the model's pattern, matched whole as the input validator does
+_INT_LIMIT = 2**53
+
+
+def simple_rows(
+    store: MetricStore, account: str, region: str, namespace: Any, metric_data: Any, now: float
+) -> tuple[list[Row], set[MetricKey]] | None:
+    """Rows for `metric_data` when all of it is plainly valid (see `put_simple_metric_data`), else None.
+
+    Each test below is a constraint of the input model or of AWS's rules; anything unusual (Values,
+    StatisticValues, a float StorageResolution, a string timestamp, unknown members, nulls) is left to
+    the general path. `metric_data` may also be awsJson input before shape conversion (`RawJson`):
+    the checks hold for it too (timestamps as epoch numbers, extra members refused).
+    """
+    if type(namespace) is not str or not 0 < len(namespace) <= 255 or _NAMESPACE.fullmatch(namespace) is None:
+        return None
+    if type(metric_data) is not list or not metric_data:
+        return None
+    rows: list[Row] = []
+    append = rows.append
+    # (name, dimension names and values) -> (metric id, key): each metric is checked once per call.
+    known: dict[tuple[Any, ...], tuple[int, MetricKey]] = {}
+    earliest, latest = now - PAST_LIMIT, now + FUTURE_LIMIT
+    earliest_plain, latest_plain = earliest + 1, latest - 1
+    smallest, largest, units = _SMALLEST, _LARGEST, UNITS
+    try:
+        for datum in metric_data:
+            if type(datum) is not dict:
+                return None
+            value = datum.get("Value")
+            if type(value) is not float:
+                if type(value) is not int or not -_INT_LIMIT < value < _INT_LIMIT:
+                    return None
+                value = float(value)
+            if not (value == 0 or smallest <= abs(value) <= largest):  # NaN fails both
+                return None
+            name = datum.get("MetricName")
+            dimensions = datum.get("Dimensions")
+            if not dimensions:
+                signature: tuple[Any, ...] = (name,)
+            elif type(dimensions) is list and len(dimensions) == 1:
+                only = dimensions[0]
+                signature = (name, only.get("Name"), only.get("Value"))
+            else:
+                signature = (name, *(part for d in dimensions for part in (d.get("Name"), d.get("Value"))))
+            entry = known.get(signature)
+            if entry is None:
+                key = _simple_key(account, region, namespace, name, dimensions)
+                if key is None:
+                    return None
+                entry = known[signature] = (store.id_for(key), key)
+            ts = stamp = datum.get("Timestamp")
+            if ts is None:
+                ts = now
+            elif type(ts) is datetime:
+                ts = ts.timestamp()
+                if not earliest <= ts <= latest:
+                    return None
+            # An epoch number (internal producers; awsJson before conversion to a datetime, which rounds
+            # to the microsecond): only where that rounding cannot change the range check or the bucket.
+            elif type(ts) is float or type(ts) is int:
+                if not earliest_plain < ts < latest_plain or ts % 1 > 0.999998:
+                    return None
+            else:
+                return None
+            res = stated = datum.get("StorageResolution")
+            if res is None:
+                res = 60
+            elif type(res) is not int or (res != 60 and res != 1):
+                return None
+            unit = given = datum.get("Unit")
+            if unit is None:
+                unit = "None"
+            elif type(unit) is not str or unit not in units:
+                return None
+            # Only the members read above (a datum with others, or with nulls, takes the general path).
+            if len(datum) != 2 + (dimensions is not None) + (stamp is not None) + (stated is not None) + (
+                given is not None
+            ):
+                return None
+            append((entry[0], res, int(ts // res * res), unit, value, 1.0, value, value, value))
+    except (AttributeError, TypeError):  # a dimension that is not a mapping, an unhashable value
+        return None
+    return rows, {key for _, key in known.values()}
+
+
+def _simple_key(account: str, region: str, namespace: str, name: Any, dimensions: Any) -> MetricKey | None:
+    if type(name) is not str or not 0 < len(name) <= 255:
+        return None
+    if dimensions:
+        if type(dimensions) is not list or len(dimensions) > MAX_DIMENSIONS:
+            return None
+        names = set()
+        for dimension in dimensions:
+            if type(dimension) is not dict:
+                return None
+            dimension_name, dimension_value = dimension.get("Name"), dimension.get("Value")
+            if type(dimension_name) is not str or not 0 < len(dimension_name) <= 255:
+                return None
+            if type(dimension_value) is not str or not 0 < len(dimension_value) <= 1024:
+                return None
+            names.add(dimension_name)
+        if len(names) != len(dimensions):
+            return None
+    return (account, region, namespace, name, dims_key(dimensions))
+
+
+def _put_metric_data(
+    runtime: Runtime, account: str, region: str, namespace: str, metric_data: list[dict[str, Any]]
+) -> None:
     now = runtime.clock.time()
     samples: list[Sample] = []
     # Producers send many datums of few metrics: validate and canonicalize each metric once per call.

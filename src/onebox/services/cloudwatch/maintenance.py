@@ -3,6 +3,7 @@ prune alarm history older than two weeks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ class MetricsMaintenance(Controller[str]):
 
     async def reconcile(self, key: str) -> None:
         store = metric_store(self.runtime)
-        store.flush()
+        await asyncio.to_thread(store.flush)  # SQLite works without the GIL: the API keeps answering
         now = self.clock.time()
         if self._rolled_at is None or now - self._rolled_at >= ROLL_UP_EVERY:
             store.roll_up(now)

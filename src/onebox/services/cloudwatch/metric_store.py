@@ -9,8 +9,9 @@ Tables:
            identical values has `value` NULL. `ts` is the start of the sample's bucket at its
            resolution (1 s or 60 s as stored, then 300 s and 3600 s after roll-up).
 
-Writes are buffered in memory and flushed in one transaction (on every read, when the buffer is large,
-and by the daemon's metrics loop), so PutMetricData and internal producers cost a list append.
+Writes are buffered in memory and flushed in one transaction (on every read, by a background thread
+when the buffer is large, and by the daemon's metrics loop), so PutMetricData and internal producers
+cost a list append.
 Roll-up follows AWS's retention: < 60 s points for 3 h, 60 s for 15 days, 300 s for 63 days, 3600 s for
 455 days; older data is merged into the next coarser resolution and then dropped.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -31,6 +33,8 @@ from onebox.services.cloudwatch.statistics import Bucket
 if TYPE_CHECKING:
     from onebox.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 # (resolution of the data, how long it is kept, the resolution it rolls up into)
 RETENTION: tuple[tuple[int, int, int | None], ...] = (
     (1, 3 * 3600, 60),
@@ -39,7 +43,7 @@ RETENTION: tuple[tuple[int, int, int | None], ...] = (
     (3600, 455 * 86400, None),
 )
 METRIC_EXPIRY = 14 * 86400  # a metric with no new data for two weeks leaves ListMetrics
-FLUSH_THRESHOLD = 20_000
+FLUSH_THRESHOLD = 5_000  # a background thread writes the buffer once it holds this many points
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -63,6 +67,8 @@ CREATE INDEX IF NOT EXISTS history_by_alarm ON history (account, region, alarm, 
 HISTORY_RETENTION = 14 * 86400  # alarm history is kept for two weeks
 
 MetricKey = tuple[str, str, str, str, str]  # account, region, namespace, name, dims (canonical JSON)
+# One samples row: metric id, res, ts, unit, value (None for a statistic set), count, sum, min, max.
+Row = tuple[int, int, int, str, float | None, float, float, float, float]
 
 
 _DIMS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
@@ -130,68 +136,105 @@ class MetricStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        # `_lock` serializes use of the database; `_buffer_lock` guards the write buffer and the ids
+        # (held briefly, never while waiting for `_lock`), so producers never wait for a flush.
         self._lock = threading.RLock()
-        self._pending: list[Sample] = []
+        self._buffer_lock = threading.Lock()
+        # Rows ready for `INSERT INTO samples`: (metric id, res, ts, unit, value, count, sum, min, max).
+        self._pending: list[Row] = []
+        # Metric ids are handed out in memory as metrics appear; `_unwritten` holds the metrics whose
+        # row the next flush inserts (with its id).
         self._ids: dict[MetricKey, int] = {}
+        self._unwritten: set[MetricKey] = set()
         self._last_put: dict[MetricKey, float] = {}
         for row in self._db.execute("SELECT id, account, region, namespace, name, dims FROM metrics"):
             self._ids[(row[1], row[2], row[3], row[4], row[5])] = row[0]
+        self._next_id = max(self._ids.values(), default=0) + 1
+        self._background: threading.Thread | None = None
+        self._closed = False
 
     def close(self) -> None:
-        self.flush()
-        self._db.close()
+        with self._lock:
+            self.flush()
+            self._closed = True
+            self._db.close()
 
     # -- writes -----------------------------------------------------------------------------------------
 
     def add(self, samples: list[Sample], now: float) -> None:
-        with self._lock:
-            self._pending.extend(samples)
-            for sample in samples:
-                self._last_put[sample.key] = now
-            if len(self._pending) >= FLUSH_THRESHOLD:
-                self.flush()
+        rows = [
+            (self.id_for(s.key), s.res, s.ts, s.unit, s.value, s.count, s.total, s.minimum, s.maximum)
+            for s in samples
+        ]
+        self.add_rows(rows, {s.key for s in samples}, now)
+
+    def id_for(self, key: MetricKey) -> int:
+        """The metric's id, handed out now for a new metric (its row is written by the next flush)."""
+        metric_id = self._ids.get(key)
+        if metric_id is not None:
+            return metric_id
+        with self._buffer_lock:
+            metric_id = self._ids.get(key)
+            if metric_id is None:
+                metric_id = self._ids[key] = self._next_id
+                self._next_id += 1
+                self._unwritten.add(key)
+            return metric_id
+
+    def add_rows(self, rows: list[Row], keys: Iterable[MetricKey], now: float) -> None:
+        """Buffer sample rows (metric ids from `id_for`) of the metrics `keys`, which received data `now`.
+
+        A large buffer is written by a background thread (SQLite releases the GIL while it works), so
+        a heavy producer does not wait for the disk; reads flush first and so see every point."""
+        with self._buffer_lock:
+            self._pending.extend(rows)
+            last_put = self._last_put
+            for key in keys:
+                last_put[key] = now
+            if len(self._pending) < FLUSH_THRESHOLD or self._background is not None or self._closed:
+                return
+            self._background = threading.Thread(target=self._flush_in_background, daemon=True)
+        self._background.start()
+
+    def _flush_in_background(self) -> None:
+        try:
+            with self._lock:
+                if not self._closed:
+                    self.flush()
+        except Exception:
+            log.exception("flushing metric points failed")
+        finally:
+            with self._buffer_lock:
+                self._background = None
 
     def flush(self) -> None:
         with self._lock:
-            if not self._pending and not self._last_put:
-                return
-            pending, self._pending = self._pending, []
-            last_put, self._last_put = self._last_put, {}
+            with self._buffer_lock:
+                if not self._pending and not self._last_put:
+                    return
+                pending, self._pending = self._pending, []
+                last_put, self._last_put = self._last_put, {}
+                new_keys = self._unwritten.intersection(last_put)
+                self._unwritten.difference_update(new_keys)
+                ids = {key: self._ids[key] for key in last_put}
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for key, when in last_put.items():
-                    metric_id = self._ids.get(key)
-                    if metric_id is None:
-                        cursor = self._db.execute(
-                            "INSERT INTO metrics (account, region, namespace, name, dims, last_put)"
-                            " VALUES (?, ?, ?, ?, ?, ?)",
-                            (*key, when),
-                        )
-                        self._ids[key] = int(cursor.lastrowid or 0)
-                    else:
+                    if key not in new_keys:
                         self._db.execute(
-                            "UPDATE metrics SET last_put = max(last_put, ?) WHERE id = ?", (when, metric_id)
+                            "UPDATE metrics SET last_put = max(last_put, ?) WHERE id = ?", (when, ids[key])
                         )
                 self._db.executemany(
-                    "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            self._ids[s.key],
-                            s.res,
-                            s.ts,
-                            s.unit,
-                            s.value,
-                            s.count,
-                            s.total,
-                            s.minimum,
-                            s.maximum,
-                        )
-                        for s in pending
-                    ],
+                    "INSERT INTO metrics (id, account, region, namespace, name, dims, last_put)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(ids[key], *key, last_put[key]) for key in new_keys],
                 )
+                self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", pending)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
+                with self._buffer_lock:
+                    self._unwritten.update(new_keys)
                 raise
 
     # -- reads ------------------------------------------------------------------------------------------
@@ -271,7 +314,8 @@ class MetricStore:
                 raise
             if stale:
                 gone = set(stale)
-                self._ids = {key: i for key, i in self._ids.items() if i not in gone}
+                with self._buffer_lock:
+                    self._ids = {key: i for key, i in self._ids.items() if i not in gone}
 
     def _merge_into(self, res: int, cutoff: float, coarser: int) -> None:
         # Raw values merge by value (so percentiles survive the roll-up); statistic sets merge into one.

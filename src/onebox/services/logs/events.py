@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_stream ON events (account, region, log_group, stream, timestamp, id);
 CREATE INDEX IF NOT EXISTS events_by_group ON events (account, region, log_group, timestamp, id);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -144,11 +145,17 @@ class EventStore:
         stream: str,
         events: Sequence[tuple[int, str]],
         now_ms: int,
+        cursor: tuple[str, str] | None = None,
     ) -> int:
-        """Store (timestamp, message) events in one transaction; returns the stream's new sequence."""
+        """Store (timestamp, message) events in one transaction; returns the stream's new sequence.
+
+        `cursor` (name, value) is saved in the same transaction: a shipper (the instance log agent)
+        records how far it read together with what it read, so a crash neither loses nor repeats."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if cursor is not None:
+                    self._db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
                 if events:
                     self._db.executemany(
                         "INSERT INTO events (account, region, log_group, stream, timestamp, ingestion, message) "
@@ -176,6 +183,19 @@ class EventStore:
                 self._db.execute("ROLLBACK")
                 raise
         return int(sequence)
+
+    def cursor(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, name: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", (name, value))
+
+    def delete_cursors(self, prefix: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM cursors WHERE substr(name, 1, ?) = ?", (len(prefix), prefix))
 
     def read(
         self,

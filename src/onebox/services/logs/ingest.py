@@ -79,9 +79,11 @@ def put_internal_events(
     group_name: str,
     stream_name: str,
     batch: Sequence[tuple[int, str]],
+    cursor: tuple[str, str] | None = None,
 ) -> None:
     """Log (timestamp ms, message) events from onebox itself (SNS delivery status, agents), creating
-    the group and stream if needed, as AWS's services do for their own log groups."""
+    the group and stream if needed, as AWS's services do for their own log groups. `cursor` is
+    stored with the events in one transaction (see `EventStore.append`)."""
     try:
         runtime.store.create(
             LOG_GROUP,
@@ -97,6 +99,6 @@ def put_internal_events(
     store = events(runtime)
     now = now_ms(runtime)
     store.create_stream(account, region, group_name, stream_name, now)
-    ordered = sorted(batch)
-    store.append(account, region, group_name, stream_name, ordered, now)
+    ordered = sorted(batch, key=lambda event: event[0])  # stable: same-millisecond lines keep their order
+    store.append(account, region, group_name, stream_name, ordered, now, cursor)
     metric_filters.apply(runtime, account, region, group_name, ordered)

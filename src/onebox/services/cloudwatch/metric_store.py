@@ -11,7 +11,10 @@ Tables:
 
 Writes are buffered in memory and flushed in one transaction (on every read, by a background thread
 when the buffer is large, and by the daemon's metrics loop), so PutMetricData and internal producers
-cost a list append.
+cost a list append plus one `write` to the journal. The journal (`metrics.db.journal.<generation>`,
+length-prefixed marshal records) makes acknowledged points survive a `kill -9`: a flush moves on to
+a new generation and records the one it wrote in the same transaction as the points
+(`journal_state`), so a restart replays exactly the generations not yet in the database.
 Roll-up follows AWS's retention: < 60 s points for 3 h, 60 s for 15 days, 300 s for 63 days, 3600 s for
 455 days; older data is merged into the next coarser resolution and then dropped.
 """
@@ -21,7 +24,10 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import marshal
+import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -63,7 +69,9 @@ CREATE TABLE IF NOT EXISTS history (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_alarm ON history (account, region, alarm, ts);
+CREATE TABLE IF NOT EXISTS journal_state (id INTEGER PRIMARY KEY CHECK (id = 1), flushed INTEGER NOT NULL);
 """
+_FRAME = struct.Struct("<I")  # a journal record: its length, then marshal((rows, [(key, id)...], now))
 HISTORY_RETENTION = 14 * 86400  # alarm history is kept for two weeks
 
 MetricKey = tuple[str, str, str, str, str]  # account, region, namespace, name, dims (canonical JSON)
@@ -152,12 +160,69 @@ class MetricStore:
         self._next_id = max(self._ids.values(), default=0) + 1
         self._background: threading.Thread | None = None
         self._closed = False
+        self._journal_base = Path(f"{path}.journal") if path is not None else None
+        self._journal_fd: int | None = None
+        self._generation = 0
+        if self._journal_base is not None:
+            self._replay_journal()
+
+    # -- the journal ------------------------------------------------------------------------------------
+
+    def _journal_files(self) -> dict[int, Path]:
+        assert self._journal_base is not None
+        found: dict[int, Path] = {}
+        for file in self._journal_base.parent.glob(self._journal_base.name + ".*"):
+            suffix = file.name.rsplit(".", 1)[1]
+            if suffix.isdigit():
+                found[int(suffix)] = file
+        return found
+
+    def _open_generation(self, generation: int) -> None:
+        assert self._journal_base is not None
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+        self._generation = generation
+        self._journal_fd = os.open(
+            f"{self._journal_base}.{generation}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
+
+    def _replay_journal(self) -> None:
+        """Buffer again the points of generations a crash left unflushed; drop those already written."""
+        row = self._db.execute("SELECT flushed FROM journal_state WHERE id = 1").fetchone()
+        flushed = row[0] if row else 0
+        files = self._journal_files()
+        for generation in sorted(files):
+            if generation <= flushed:
+                files[generation].unlink(missing_ok=True)
+                continue
+            data = files[generation].read_bytes()
+            offset = 0
+            while offset + _FRAME.size <= len(data):
+                (length,) = _FRAME.unpack_from(data, offset)
+                end = offset + _FRAME.size + length
+                if end > len(data):
+                    break  # a record cut short by the crash was never acknowledged
+                rows, keys, now = marshal.loads(data[offset + _FRAME.size : end])
+                offset = end
+                for key, metric_id in keys:
+                    key = tuple(key)
+                    if key not in self._ids:
+                        self._ids[key] = metric_id
+                        self._unwritten.add(key)
+                        self._next_id = max(self._next_id, metric_id + 1)
+                    self._last_put[key] = max(self._last_put.get(key, 0.0), now)
+                self._pending.extend(tuple(r) for r in rows)
+        self._open_generation(max([flushed, *files]) + 1)
 
     def close(self) -> None:
         with self._lock:
             self.flush()
             self._closed = True
             self._db.close()
+            if self._journal_fd is not None:  # everything is in the database: the journal goes
+                os.close(self._journal_fd)
+                self._journal_fd = None
+                Path(f"{self._journal_base}.{self._generation}").unlink(missing_ok=True)
 
     # -- writes -----------------------------------------------------------------------------------------
 
@@ -187,6 +252,10 @@ class MetricStore:
         A large buffer is written by a background thread (SQLite releases the GIL while it works), so
         a heavy producer does not wait for the disk; reads flush first and so see every point."""
         with self._buffer_lock:
+            if self._journal_fd is not None:  # on disk (the OS's cache) before the caller acknowledges
+                keys = list(keys)
+                record = marshal.dumps((rows, [(key, self._ids[key]) for key in keys], now))
+                os.write(self._journal_fd, _FRAME.pack(len(record)) + record)
             self._pending.extend(rows)
             last_put = self._last_put
             for key in keys:
@@ -217,6 +286,9 @@ class MetricStore:
                 new_keys = self._unwritten.intersection(last_put)
                 self._unwritten.difference_update(new_keys)
                 ids = {key: self._ids[key] for key in last_put}
+                written_generation = self._generation
+                if self._journal_fd is not None:
+                    self._open_generation(written_generation + 1)
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for key, when in last_put.items():
@@ -230,12 +302,26 @@ class MetricStore:
                     [(ids[key], *key, last_put[key]) for key in new_keys],
                 )
                 self._db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", pending)
+                if self._journal_fd is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO journal_state (id, flushed) VALUES (1, ?)",
+                        (written_generation,),
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
-                with self._buffer_lock:
+                with (
+                    self._buffer_lock
+                ):  # keep the points: the next flush writes them (and a later generation)
                     self._unwritten.update(new_keys)
+                    self._pending[:0] = pending
+                    for key, when in last_put.items():
+                        self._last_put[key] = max(when, self._last_put.get(key, 0.0))
                 raise
+            if self._journal_fd is not None:
+                for generation, file in self._journal_files().items():
+                    if generation <= written_generation:
+                        file.unlink(missing_ok=True)
 
     # -- reads ------------------------------------------------------------------------------------------
 

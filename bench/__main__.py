@@ -12,7 +12,7 @@ import traceback
 from importlib import import_module
 
 # Run order: the cheap ones first.
-BENCHMARKS = ("startup", "api_throughput", "cloudwatch", "s3", "ec2", "rds", "elb")
+BENCHMARKS = ("startup", "api_throughput", "cloudwatch", "s3", "ec2", "rds", "elb", "autoscaling")
 
 
 def main(argv: list[str]) -> int:

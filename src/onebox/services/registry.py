@@ -31,6 +31,7 @@ SERVICE_MODULES: dict[str, str] = {
     "acm": "onebox.services.acm.api",
     "s3": "onebox.services.s3.api",
     "cloudwatch": "onebox.services.cloudwatch.api",
+    "autoscaling": "onebox.services.autoscaling.api",
     "elbv2": "onebox.services.elbv2.api",
 }
 

@@ -323,6 +323,12 @@ class MetricStore:
                     if generation <= written_generation:
                         file.unlink(missing_ok=True)
 
+    def flush_at_exit(self) -> None:
+        """Flush at interpreter exit, unless the state dir is gone (a test's temporary directory)."""
+        if self._closed or (self._journal_base is not None and not self._journal_base.parent.is_dir()):
+            return
+        self.flush()
+
     # -- reads ------------------------------------------------------------------------------------------
 
     def metric_id(self, key: MetricKey) -> int | None:
@@ -479,7 +485,7 @@ def metric_store(runtime: Runtime) -> MetricStore:
             store = MetricStore(runtime.config.state_dir / "cloudwatch" / "metrics.db")
             _STORES[id(runtime)] = (runtime, store)
             # The daemon may stop before its controllers ever ran: buffered points still reach disk.
-            atexit.register(store.flush)
+            atexit.register(store.flush_at_exit)
             return store
         return found[1]
 
@@ -488,5 +494,5 @@ def close_metric_store(runtime: Runtime) -> None:
     with _STORES_LOCK:
         found = _STORES.pop(id(runtime), None)
     if found is not None:
-        atexit.unregister(found[1].flush)
+        atexit.unregister(found[1].flush_at_exit)
         found[1].close()

@@ -4,6 +4,7 @@ target health and counters. See docs/elbv2.md ("Data plane")."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from onebox.host.loadbalancer import edge, process, status
@@ -21,9 +22,12 @@ def process_name(key: str) -> str:
     return f"elb-{key}"
 
 
-async def apply(runtime: Runtime, spec: LoadBalancerSpec) -> bool:
+async def apply(
+    runtime: Runtime, spec: LoadBalancerSpec, before_reload: Callable[[], Awaitable[None]] | None = None
+) -> bool:
     """Run `spec`: render, `haproxy -c`, then start or hitlessly reload its HAProxy. Returns whether
-    anything changed. Raises ConfigRejected (a LoadBalancerError) and leaves the running one untouched."""
+    anything changed. Raises ConfigRejected (a LoadBalancerError) and leaves the running one untouched.
+    `before_reload` runs just before a reload (the last moment to read the old worker's counters)."""
     paths = balancer_paths(runtime.config.state_dir, spec.key)
     try:
         text = render(spec, paths)
@@ -32,7 +36,7 @@ async def apply(runtime: Runtime, spec: LoadBalancerSpec) -> bool:
     certificates = [c.pem_path for listener in spec.listeners for c in listener.certificates]
     checked = [process.CheckedServer(*server) for server in checked_servers(spec)]
     return await process.install(
-        runtime.supervisor, process_name(spec.key), paths, text, certificates, checked
+        runtime.supervisor, process_name(spec.key), paths, text, certificates, checked, before_reload
     )
 
 

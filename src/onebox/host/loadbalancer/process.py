@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,13 +120,15 @@ async def install(
     text: str,
     files: Iterable[str] = (),
     checked: Sequence[CheckedServer] = (),
+    before_reload: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
-    """Make the HAProxy `name` run `text`. Returns whether anything changed (False: already so)."""
+    """Make the HAProxy `name` run `text`. Returns whether anything changed (False: already so).
+    `before_reload` runs just before a running HAProxy is reloaded (its counters end with its worker)."""
     if supervisor is None:
         raise LoadBalancerError("the load balancer data plane needs the daemon's supervisor")
     lock = _locks.setdefault(str(paths.root), asyncio.Lock())
     async with lock:
-        return await _install_locked(supervisor, name, paths, text, list(files), checked)
+        return await _install_locked(supervisor, name, paths, text, list(files), checked, before_reload)
 
 
 async def _install_locked(
@@ -136,6 +138,7 @@ async def _install_locked(
     text: str,
     files: list[str],
     checked: Sequence[CheckedServer],
+    before_reload: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     paths.make()
     wanted = fingerprint(text, files)
@@ -153,6 +156,8 @@ async def _install_locked(
         raise
     previous = paths.config.read_text() if paths.config.exists() else None
     if pid is not None:
+        if before_reload is not None:
+            await before_reload()
         await _save_server_state(paths)
     _add_new_servers(paths, checked)
     os.replace(paths.candidate, paths.config)

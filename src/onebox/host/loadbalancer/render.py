@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
+from onebox.host.loadbalancer import access_log
 from onebox.host.loadbalancer.paths import BalancerPaths
 from onebox.host.loadbalancer.spec import (
     Action,
@@ -169,6 +170,10 @@ def _frontend(
         f"frontend {frontend_name(listener.key)}",
         f"    bind {address}:{listener.port}{ssl}",
         f"    bind {quote('unix@' + str(paths.listener_socket(listener.port)))} mode 600 accept-proxy{ssl}",
+        *(
+            f"    bind {vpc.address}:{listener.port} namespace {vpc.namespace}{ssl}"
+            for vpc in spec.vpc_addresses
+        ),
         f"    http-request set-header X-Forwarded-Proto {scheme}",
         f"    http-request set-header X-Forwarded-Port {listener.port}",
         '    http-request set-header X-Forwarded-For "%[req.fhdr(x-forwarded-for)], %[src]"'
@@ -179,6 +184,9 @@ def _frontend(
         f'    http-request set-header X-Amzn-Trace-Id "Root={_TRACE_ID}"'
         " unless { req.fhdr(x-amzn-trace-id) -m found }",
     ]
+    if spec.access_log:
+        state_dir = paths.root.parent.parent
+        lines += access_log.frontend_lines(spec, https, access_log.socket_path(state_dir))
     rules = sorted(listener.rules, key=lambda r: r.priority)
     for index, rule in enumerate(rules, start=1):
         acls = " ".join(_condition(c) for c in rule.conditions)
@@ -450,6 +458,8 @@ def _check_backend(group: TargetGroup, target: Target) -> list[str]:
         f"server {target.key} {_host_port(target.address, target.port)} check",
         f"inter {hc.interval_s}s fall {hc.unhealthy_threshold} rise {hc.healthy_threshold}",
     ]
+    if target.namespace:
+        words.append(f"namespace {target.namespace}")
     if hc.port is not None:
         words.append(f"port {hc.port}")
     if hc.protocol == "HTTPS":
@@ -470,6 +480,8 @@ def _server(group: TargetGroup, target: Target, *, fallback: bool) -> str:
     hc = group.health_check
     name = fallback_server(target.key) if fallback else target.key
     words = [f"server {name} {_host_port(target.address, target.port)}"]
+    if target.namespace:
+        words.append(f"namespace {target.namespace}")
     if group.stickiness is not None:
         words.append(f"cookie {opaque(group.key + '/' + target.key)}")
     if group.protocol == "HTTPS":

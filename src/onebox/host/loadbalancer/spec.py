@@ -39,6 +39,7 @@ class Target:
     port: int
     availability_zone: str | None = None
     draining: bool = False  # deregistered, within its deregistration delay: no new requests
+    namespace: str | None = None  # connect from the balancer's interface in this netns (VPC targets)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Certificate:
 
     pem_path: str
     server_names: tuple[str, ...] = ()  # names the certificate covers (for SNI selection)
+    arn: str = ""  # ACM's ARN (access logs name the chosen certificate)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,16 @@ class Listener:
 
 
 @dataclass(frozen=True)
+class VpcAddress:
+    """A private address of the balancer in its VPC (one per subnet), inside the network namespace
+    that holds the balancer's interface there: every listener binds it too."""
+
+    namespace: str
+    address: str
+    zone: str | None = None
+
+
+@dataclass(frozen=True)
 class LoadBalancerSpec:
     key: str  # process and file names: e.g. "alb_my-lb_0123456789abcdef"
     arn: str
@@ -147,3 +159,5 @@ class LoadBalancerSpec:
     target_groups: tuple[TargetGroup, ...] = ()  # every group any listener or rule forwards to
     idle_timeout_s: int = 60
     internal: bool = False
+    vpc_addresses: tuple[VpcAddress, ...] = ()
+    access_log: bool = False  # log every request to the daemon's collector (access_log.py)

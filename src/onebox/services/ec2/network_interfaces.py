@@ -57,7 +57,7 @@ def _view(store: Store, account: str, address: Record) -> dict[str, Any]:
     )
     view: dict[str, Any] = {
         "AvailabilityZone": subnet.spec["AvailabilityZone"] if subnet else "",
-        "Description": "",
+        "Description": spec.get("Description") or "",
         "Groups": groups,
         "InterfaceType": "interface",
         "Ipv6Addresses": [],
@@ -67,14 +67,25 @@ def _view(store: Store, account: str, address: Record) -> dict[str, Any]:
         "PrivateDnsName": dns,
         "PrivateIpAddress": ip,
         "PrivateIpAddresses": [{"Primary": True, "PrivateDnsName": dns, "PrivateIpAddress": ip}],
-        "RequesterManaged": False,
+        "RequesterManaged": bool(spec.get("RequesterManaged")),
         "SourceDestCheck": True,
         "Status": "in-use" if owner else "available",
         "SubnetId": spec["SubnetId"],
         "VpcId": spec["VpcId"],
         "TagSet": [],
     }
-    if owner:
+    if spec.get("RequesterManaged") and not owner.startswith("i-"):
+        # An interface a service holds (a load balancer's, a DB instance's): attached to no instance.
+        view["RequesterId"] = spec.get("RequesterId") or owner
+        view["Attachment"] = {
+            "AttachmentId": "eni-attach-" + spec["InterfaceId"].removeprefix("eni-"),
+            "DeleteOnTermination": False,
+            "DeviceIndex": 1,
+            "NetworkCardIndex": 0,
+            "InstanceOwnerId": spec.get("RequesterId") or owner,
+            "Status": "attached",
+        }
+    elif owner:
         view["Attachment"] = {
             "AttachmentId": "eni-attach-" + spec["InterfaceId"].removeprefix("eni-"),
             "DeleteOnTermination": True,
@@ -104,7 +115,7 @@ def _filter_view(view: dict[str, Any]) -> dict[str, Any]:
         "status": view["Status"],
         "owner-id": view["OwnerId"],
         "interface-type": view["InterfaceType"],
-        "requester-managed": "false",
+        "requester-managed": "true" if view["RequesterManaged"] else "false",
         "description": view["Description"],
     }
 

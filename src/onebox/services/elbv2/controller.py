@@ -12,12 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from onebox.controllers import Controller, RequeueAfter
 from onebox.host import loadbalancer as data_plane
+from onebox.host import network
+from onebox.host.loadbalancer import spec as dp
+from onebox.host.loadbalancer import vpc_ports
+from onebox.host.loadbalancer.paths import elb_dir
 from onebox.runtime import Runtime
-from onebox.services.elbv2 import metrics, spec_builder, targets
+from onebox.services.elbv2 import access_logs, interfaces, metrics, spec_builder, targets
 from onebox.services.elbv2.common import (
     LISTENER,
     LOAD_BALANCER,
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # account, region, load balancer id
 HEALTH_POLL = 2.0
 METRICS_PERIOD = 60.0
+METRICS_TRIGGER = "publish-metrics"  # STATE/elb/publish-metrics: touch to publish at once (tests)
 
 
 class LoadBalancerController(Controller[Key]):
@@ -46,8 +52,12 @@ class LoadBalancerController(Controller[Key]):
         self.runtime = runtime
         self._edge_lock = asyncio.Lock()
         self._edge_applied: Any = None
-        self._last_metrics: dict[Key, float] = {}
+        self._last_metrics: dict[Key, int] = {}  # the clock minute of the last publication
         self._last_stats: dict[Key, Any] = {}
+        self._metrics_trigger_seen: dict[Key, float] = {}
+        self._carried: dict[Key, metrics.Reading] = {}  # counted by workers a reload replaced
+        self._plugged: set[str] = set()  # interface ids plugged in by this controller
+        self._access_logs = access_logs.AccessLogs(runtime)
 
     @property
     def store(self) -> Any:
@@ -62,6 +72,7 @@ class LoadBalancerController(Controller[Key]):
         log.warning("elbv2: reconcile of %s failed: %s", key, exc, exc_info=exc)
 
     async def reconcile(self, key: Key) -> None:
+        await self._access_logs.start()
         record = self.store.get(LOAD_BALANCER, *key)
         if record is None:
             await self._teardown(key)
@@ -72,9 +83,15 @@ class LoadBalancerController(Controller[Key]):
                 targets.expire_draining(self.store, group, now)
             except (Conflict, NotFound):
                 raise RequeueAfter(0.05) from None
-        built = spec_builder.build(self.runtime, record)
+        vpc_addresses = await self._plug(record)
+        record = self.store.get(LOAD_BALANCER, *key)  # what changed while the interfaces were plugged
+        if record is None:
+            raise RequeueAfter(0.05)
+        built = spec_builder.build(self.runtime, record, vpc_addresses)
         try:
-            await data_plane.apply(self.runtime, built.spec)
+            await data_plane.apply(
+                self.runtime, built.spec, before_reload=lambda: self._carry_counters(key, built.spec.key)
+            )
         except data_plane.ConfigRejected as error:
             # The running balancer is untouched; say so, and look again on the next change.
             log.error("elbv2: configuration of %s rejected: %s", record.arn, error)
@@ -90,6 +107,8 @@ class LoadBalancerController(Controller[Key]):
             record = self._set_status(record, State={"Code": "active"})
         health = await self._copy_health(built)
         await self._metrics(key, record, built, health)
+        await self._access_logs.collect(built.spec)
+        await self._access_logs.deliver(record, built.spec, self.clock.time())
 
     # -- pieces --------------------------------------------------------------------------------------
 
@@ -107,10 +126,62 @@ class LoadBalancerController(Controller[Key]):
         except NotFound:
             raise RequeueAfter(0.05) from None
 
+    async def _plug(self, record: Record) -> tuple[dp.VpcAddress, ...]:
+        """The balancer's interfaces plugged into their subnets (those whose subnet is built), and the
+        ones it no longer has unplugged. Nothing without the namespace driver's networking."""
+        if not network.available():
+            return ()
+        state_dir = self.runtime.config.state_dir
+        key = data_plane_key(record.id)
+        wanted = list(record.spec.get("Interfaces") or [])
+        zones = {s["SubnetId"]: s["ZoneName"] for s in record.spec["Subnets"]}
+
+        def work() -> tuple[dp.VpcAddress, ...]:
+            keep = [i["InterfaceId"] for i in wanted]
+            for gone in set(vpc_ports.plugged(state_dir, key)) - set(keep):
+                vpc_ports.unplug(state_dir, key, gone)
+                self._plugged.discard(gone)
+            ready = []
+            for interface in wanted:
+                interface_id = interface["InterfaceId"]
+                if interface_id not in self._plugged:
+                    port = vpc_ports.VpcPort(
+                        interface_id,
+                        record.spec["VpcId"],
+                        interface["SubnetId"],
+                        interface["PrivateIp"],
+                        int(interface["PrefixLen"]),
+                    )
+                    rules = interfaces.rules(self.store, record.account, record.region, interface)
+                    try:
+                        vpc_ports.plug(state_dir, key, port, rules)
+                    except (network.NetworkError, OSError) as error:
+                        log.info("elbv2: interface %s of %s waits: %s", interface_id, record.arn, error)
+                        continue
+                    self._plugged.add(interface_id)
+                ready.append(
+                    dp.VpcAddress(
+                        vpc_ports.netns_name(interface_id),
+                        interface["PrivateIp"],
+                        zones.get(interface["SubnetId"]),
+                    )
+                )
+            return tuple(ready)
+
+        return await asyncio.to_thread(work)
+
     async def _teardown(self, key: Key) -> None:
         await data_plane.remove(self.runtime, data_plane_key(key[2]))
+        if network.available():
+            state_dir = self.runtime.config.state_dir
+            for interface_id in vpc_ports.plugged(state_dir, data_plane_key(key[2])):
+                await asyncio.to_thread(vpc_ports.unplug, state_dir, data_plane_key(key[2]), interface_id)
+                self._plugged.discard(interface_id)
         self._last_metrics.pop(key, None)
         self._last_stats.pop(key, None)
+        self._metrics_trigger_seen.pop(key, None)
+        self._carried.pop(key, None)
+        self._access_logs.forget(data_plane_key(key[2]))
         teardown = self.store.get(TEARDOWN, *key)
         if teardown is None:
             return
@@ -188,13 +259,42 @@ class LoadBalancerController(Controller[Key]):
                 )
         return observed
 
+    async def _carry_counters(self, key: Key, data_plane_key_: str) -> None:
+        """Just before a reload: what the old worker counted since the last reading, kept for the next
+        publication (the new worker's counters start at zero)."""
+        try:
+            stats = await data_plane.read_stats(self.runtime, data_plane_key_)
+        except Exception as exc:
+            log.debug("elbv2: statistics of %s before reload unavailable: %s", data_plane_key_, exc)
+            return
+        reading = metrics.difference(stats, self._last_stats.get(key))
+        carried = self._carried.get(key)
+        self._carried[key] = reading if carried is None else metrics.merge(carried, reading)
+        self._last_stats[key] = stats
+
+    def _metrics_trigger(self, key: Key) -> bool:
+        """Whether the trigger file asks for metrics now (each balancer answers each touch once)."""
+        try:
+            mtime = (elb_dir(self.runtime.config.state_dir) / METRICS_TRIGGER).stat().st_mtime
+        except OSError:
+            return False
+        if self._metrics_trigger_seen.get(key) == mtime:
+            return False
+        self._metrics_trigger_seen[key] = mtime
+        return True
+
     async def _metrics(
         self, key: Key, record: Record, built: spec_builder.Built, observed: dict[str, Any]
     ) -> None:
+        """Publish at each minute boundary of the clock (the minute that ended, as one 60 s datapoint),
+        at the first reading, or at once when the trigger file is touched (the current minute)."""
         now = self.clock.time()
+        minute = int(now // METRICS_PERIOD)
         last = self._last_metrics.get(key)
-        if last is not None and now - last < METRICS_PERIOD:
+        forced = self._metrics_trigger(key)
+        if last is not None and minute <= last and not forced:
             return
+        stamp_minute = minute - 1 if last is not None and minute > last and not forced else minute
         try:
             stats = await data_plane.read_stats(self.runtime, built.spec.key)
         except Exception as exc:
@@ -202,6 +302,9 @@ class LoadBalancerController(Controller[Key]):
             return
         previous = self._last_stats.get(key)
         reading = metrics.difference(stats, previous)
+        carried = self._carried.get(key)
+        if carried is not None:
+            reading = metrics.merge(carried, reading)
         for group_spec in built.spec.target_groups:
             group_reading = reading.groups.setdefault(group_spec.key, metrics.GroupReading())
             seen = observed.get(group_spec.key, {})
@@ -214,12 +317,18 @@ class LoadBalancerController(Controller[Key]):
                 bucket = group_reading.healthy if healthy else group_reading.unhealthy
                 if state is not None and state.state in ("healthy", "unhealthy"):
                     bucket[target.availability_zone] = bucket.get(target.availability_zone, 0) + 1
-        data = metrics.metric_data(record, built.groups, reading, self.clock.now())
+        when = datetime.fromtimestamp(stamp_minute * METRICS_PERIOD, UTC)
+        data = metrics.metric_data(record, built.groups, reading, when)
         if not data:
             return  # nothing to report yet (no target groups): look again at the next poll
-        self._last_metrics[key] = now
+        self._last_metrics[key] = minute
         self._last_stats[key] = stats
+        self._carried.pop(key, None)
         metrics.publish(self.runtime, record, data)
+
+    async def stop(self) -> None:
+        await super().stop()
+        self._access_logs.close()
 
 
 async def changes(runtime: Runtime) -> AsyncIterator[Key]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
+from onebox.services.elbv2 import access_logs, interfaces
 from onebox.services.elbv2.common import (
     ELB_TAG_RULES,
     HOSTED_ZONES,
@@ -161,6 +162,9 @@ def create_load_balancer(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         lb_id = new_elb_id()
         spec = {
             **settings,
+            "Interfaces": interfaces.allocate(
+                store, ctx.account_id, ctx.region, name, lb_id, subnets, groups
+            ),
             "DNSName": dns_name(name, lb_id, ctx.region, scheme),
             "CanonicalHostedZoneId": HOSTED_ZONES.get(ctx.region, "Z35SXDOTRQ7X7K"),
             "Address": allocate_address(ctx.runtime),
@@ -300,6 +304,9 @@ def delete_load_balancer(ctx: RequestContext, params: dict[str, Any]) -> dict[st
                 "Address": record.spec["Address"],
             },
         )
+        # AWS frees the interfaces with the balancer: Terraform waits for them to go before it deletes
+        # the subnets and security groups. The controller unplugs them on the host.
+        interfaces.release(store, ctx.account_id, ctx.region, record.spec.get("Interfaces") or [])
         store.delete(record)
     return {}
 
@@ -312,6 +319,7 @@ def set_security_groups(ctx: RequestContext, params: dict[str, Any]) -> dict[str
         groups = _security_groups(ctx, record.spec["VpcId"], params.get("SecurityGroups") or [])
         if not groups:
             raise AwsError("ValidationError", "At least one security group must be specified")
+        interfaces.set_groups(store, ctx.account_id, ctx.region, record.spec.get("Interfaces") or [], groups)
         store.update(record, spec={**record.spec, "SecurityGroups": groups})
     return {"SecurityGroupIds": groups}
 
@@ -326,7 +334,23 @@ def set_subnets(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
             raise AwsError(
                 "InvalidConfigurationRequest", "The subnets must belong to the load balancer's VPC"
             )
-        store.update(record, spec={**record.spec, "Subnets": subnets})
+        kept = {s["SubnetId"] for s in subnets}
+        current = record.spec.get("Interfaces") or []
+        interfaces.release(
+            store, ctx.account_id, ctx.region, [i for i in current if i["SubnetId"] not in kept]
+        )
+        have = {i["SubnetId"] for i in current}
+        added = interfaces.allocate(
+            store,
+            ctx.account_id,
+            ctx.region,
+            record.name or record.id,
+            record.id,
+            [s for s in subnets if s["SubnetId"] not in have],
+            record.spec["SecurityGroups"],
+        )
+        wanted = [i for i in current if i["SubnetId"] in kept] + added
+        store.update(record, spec={**record.spec, "Subnets": subnets, "Interfaces": wanted})
     return {
         "AvailabilityZones": [
             {"ZoneName": s["ZoneName"], "SubnetId": s["SubnetId"], "LoadBalancerAddresses": []}
@@ -384,6 +408,12 @@ def modify_load_balancer_attributes(ctx: RequestContext, params: dict[str, Any])
                 raise AwsError(
                     "InvalidConfigurationRequest", f"The value of '{kind}.s3.bucket' cannot be empty"
                 )
+        logs_before = record.spec["Attributes"]
+        if merged["access_logs.s3.enabled"] == "true" and (
+            logs_before.get("access_logs.s3.enabled") != "true"
+            or logs_before.get("access_logs.s3.bucket") != merged["access_logs.s3.bucket"]
+        ):
+            access_logs.check_bucket(ctx, merged["access_logs.s3.bucket"])
         store.update(record, spec={**record.spec, "Attributes": merged})
     return {"Attributes": [{"Key": k, "Value": v} for k, v in merged.items()]}
 

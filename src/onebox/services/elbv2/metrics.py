@@ -103,6 +103,48 @@ def difference(current: Any, previous: Any | None) -> Reading:
     return reading
 
 
+def _add(into: dict[str, int], more: dict[str, int]) -> None:
+    for code, n in more.items():
+        into[code] = into.get(code, 0) + n
+
+
+def _weighted(a: float | None, a_n: int, b: float | None, b_n: int) -> float | None:
+    if a is None or not a_n:
+        return b
+    if b is None or not b_n:
+        return a
+    return (a * a_n + b * b_n) / (a_n + b_n)
+
+
+def merge(earlier: Reading, later: Reading) -> Reading:
+    """One reading for a minute in which a reload replaced the worker: traffic adds up, response times
+    average by requests, connections open now are the later worker's."""
+    merged = Reading(
+        requests=earlier.requests + later.requests,
+        new_connections=earlier.new_connections + later.new_connections,
+        active_connections=later.active_connections,
+        response_time_ms=_weighted(
+            earlier.response_time_ms,
+            sum(g.requests for g in earlier.groups.values()),
+            later.response_time_ms,
+            sum(g.requests for g in later.groups.values()),
+        ),
+    )
+    for reading in (earlier, later):
+        _add(merged.target_responses, reading.target_responses)
+        _add(merged.elb_responses, reading.elb_responses)
+    for key in {*earlier.groups, *later.groups}:
+        a, b = earlier.groups.get(key, GroupReading()), later.groups.get(key, GroupReading())
+        group = GroupReading(
+            requests=a.requests + b.requests,
+            response_time_ms=_weighted(a.response_time_ms, a.requests, b.response_time_ms, b.requests),
+        )
+        _add(group.target_responses, a.target_responses)
+        _add(group.target_responses, b.target_responses)
+        merged.groups[key] = group
+    return merged
+
+
 def metric_data(
     lb: Record, groups: dict[str, Record], reading: Reading, when: datetime
 ) -> list[dict[str, Any]]:
@@ -138,7 +180,10 @@ def metric_data(
         dims = [{"Name": "TargetGroup", "Value": tg_dimension(group)}, *lb_dims]
         traffic(dims, group_reading.requests, group_reading.target_responses, group_reading.response_time_ms)
         if group_reading.requests and group_reading.targets:
-            point("RequestCountPerTarget", dims, group_reading.requests / group_reading.targets, "Count")
+            per_target = group_reading.requests / group_reading.targets
+            point("RequestCountPerTarget", dims, per_target, "Count")
+            # Also by TargetGroup alone, as AWS publishes it (target tracking's ALBRequestCountPerTarget).
+            point("RequestCountPerTarget", dims[:1], per_target, "Count")
         point("HealthyHostCount", dims, float(sum(group_reading.healthy.values())), "Count")
         point("UnHealthyHostCount", dims, float(sum(group_reading.unhealthy.values())), "Count")
         zones = {z for z in (*group_reading.healthy, *group_reading.unhealthy) if z}

@@ -6,6 +6,7 @@ to the instance's private IP; instances that are not running are not routed to.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,7 +111,7 @@ def _certificates(runtime: Runtime, listener: Record) -> tuple[dp.Certificate, .
         except AwsError as error:
             log.warning("elbv2: listener %s: certificate %s unusable: %s", listener.arn, arn, error)
             continue
-        found.append(dp.Certificate(pem_path=path, server_names=tuple(names)))
+        found.append(dp.Certificate(pem_path=path, server_names=tuple(names), arn=arn))
     return tuple(found)
 
 
@@ -130,7 +131,31 @@ def _health_check(group: Record) -> dp.HealthCheck:
     )
 
 
-def _target_group(runtime: Runtime, group: Record, built: Built) -> dp.TargetGroup:
+def _sources(runtime: Runtime, lb: Record, vpc_addresses: tuple[dp.VpcAddress, ...]) -> Any:
+    """How targets are reached: from the balancer's interface in the target's zone (else the first) for
+    addresses inside the balancer's VPC, as AWS's nodes do; from the host otherwise."""
+    if not vpc_addresses:
+        return None
+    vpc = runtime.store.get("ec2:vpc", lb.account, lb.region, lb.spec["VpcId"])
+    if vpc is None or not vpc.spec.get("CidrBlock"):
+        return None
+    block = ipaddress.ip_network(vpc.spec["CidrBlock"], strict=False)
+
+    def namespace(address: str, zone: str | None) -> str | None:
+        try:
+            if ipaddress.ip_address(address) not in block:
+                return None
+        except ValueError:
+            return None
+        for vpc_address in vpc_addresses:
+            if vpc_address.zone == zone:
+                return vpc_address.namespace
+        return vpc_addresses[0].namespace
+
+    return namespace
+
+
+def _target_group(runtime: Runtime, group: Record, built: Built, sources: Any = None) -> dp.TargetGroup:
     attributes = group.spec["Attributes"]
     instances: dict[str, Record] = {}
     if group.spec["TargetType"] == "instance":
@@ -150,14 +175,16 @@ def _target_group(runtime: Runtime, group: Record, built: Built) -> dp.TargetGro
         tkey = target_key(target["Id"], target["Port"])
         built.registered_at[(key, tkey)] = float(target.get("RegisteredAt") or 0)
         zone = target.get("AvailabilityZone")
+        zone = zone if zone and zone != "all" else None
         targets.append(
             dp.Target(
                 key=tkey,
                 target_id=target["Id"],
                 address=address,
                 port=int(target["Port"]),
-                availability_zone=zone if zone and zone != "all" else None,
+                availability_zone=zone,
                 draining=target.get("DrainingSince") is not None,
+                namespace=sources(address, zone) if sources is not None else None,
             )
         )
     stickiness = None
@@ -178,7 +205,8 @@ def _target_group(runtime: Runtime, group: Record, built: Built) -> dp.TargetGro
     )
 
 
-def build(runtime: Runtime, lb: Record) -> Built:
+def build(runtime: Runtime, lb: Record, vpc_addresses: tuple[dp.VpcAddress, ...] = ()) -> Built:
+    """The balancer's spec; `vpc_addresses` are its interfaces already plugged into their subnets."""
     store = runtime.store
     listeners = sorted(
         (r for r in store.list(LISTENER, lb.account, lb.region) if r.spec["LoadBalancerId"] == lb.id),
@@ -215,10 +243,11 @@ def build(runtime: Runtime, lb: Record) -> Built:
             )
         )
     dp_groups = []
+    sources = _sources(runtime, lb, vpc_addresses)
     for arn in dict.fromkeys(used):
         group = groups_by_arn[arn]
         built.groups[group_key_of_arn(arn)] = group
-        dp_groups.append(_target_group(runtime, group, built))
+        dp_groups.append(_target_group(runtime, group, built, sources))
     built.spec = dp.LoadBalancerSpec(
         key=data_plane_key(lb.id),
         arn=lb.arn,
@@ -229,5 +258,7 @@ def build(runtime: Runtime, lb: Record) -> Built:
         target_groups=tuple(dp_groups),
         idle_timeout_s=int(lb.spec["Attributes"].get("idle_timeout.timeout_seconds", "60")),
         internal=lb.spec["Scheme"] == "internal",
+        vpc_addresses=vpc_addresses,
+        access_log=lb.spec["Attributes"].get("access_logs.s3.enabled") == "true",
     )
     return built

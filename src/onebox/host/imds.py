@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -228,6 +229,14 @@ class Imds:
         return 200, {**reply_headers, "Content-Type": content_type}, str(node).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    def server_bind(self) -> None:
+        """HTTPServer.server_bind asks reverse DNS for the address (socket.getfqdn): inside an instance,
+        whose network has no resolver, that waited 5 s at every boot with a route. The name is unused."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
 def serve(imds: Imds, host: str, port: int) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; returns the server (call shutdown() to stop)."""
 
@@ -255,7 +264,7 @@ def serve(imds: Imds, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="imds", daemon=True).start()
     return server

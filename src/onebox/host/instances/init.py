@@ -16,7 +16,15 @@ then runs, in order:
    instance runs its own user data again).
 
 Everything they print goes to the console log, which GetConsoleOutput returns. Then it reaps orphans
-until SIGTERM, when it asks every process to stop (SIGTERM), waits up to 5 s and kills the rest.
+until SIGTERM (a stop, terminate or reboot: EC2's ACPI shutdown), when it halts the way an OS does: it
+asks every process of the instance to stop (SIGTERM, then SIGCONT for stopped ones), waits up to 5 s for
+them, kills the rest and exits.
+
+Signals: as PID 1 of its namespace the init gets only the signals it has a handler for (or blocks), so
+the launcher starts it with SIGTERM/SIGINT blocked; it unblocks them once its handler is in place (a
+stop requested during start-up is then acted on at once). Its helper threads (metadata, syslog) keep
+them blocked, so the kernel always delivers them to the main thread, whose blocking calls they
+interrupt; the idle loop waits for them with sigwaitinfo, which cannot miss one.
 
 `python -m onebox.host.instances.init CONFIG`
 """
@@ -33,6 +41,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,8 +62,23 @@ STOP_GRACE_SECONDS = 5.0
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class Shutdown(Exception):
-    pass
+SHUTDOWN_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+WAKE_SIGNALS = SHUTDOWN_SIGNALS | {signal.SIGCHLD}
+
+
+class Shutdown(BaseException):
+    """The instance is asked to halt (a BaseException: no `except Exception` on the way swallows it)."""
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Threads started inside inherit a mask without the wake-up signals, so those always reach the
+    main thread; a signal arriving meanwhile is handled when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class Console:
@@ -260,12 +285,24 @@ def run_boot_scripts(config: BootConfig, console: Console, root: Path, env: dict
     marker.write_text(str(time.time()))
 
 
-def _reap_until_shutdown() -> None:
+def _reap_children() -> None:
     while True:
         try:
-            os.waitpid(-1, 0)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            signal.pause()
+            return
+        if pid == 0:
+            return
+
+
+def _reap_until_shutdown() -> None:
+    """Reap orphans until SIGTERM/SIGINT. The signals are blocked and taken with sigwaitinfo: one that
+    arrives between two waits stays pending, where pause() after a check could sleep through it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, WAKE_SIGNALS)
+    while True:
+        _reap_children()
+        if signal.sigwaitinfo(WAKE_SIGNALS).si_signo in SHUTDOWN_SIGNALS:
+            raise Shutdown
 
 
 def _stop_everything(config: BootConfig, console: Console) -> None:
@@ -277,7 +314,9 @@ def _stop_everything(config: BootConfig, console: Console) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         signal_all(signal.SIGTERM)
+        signal_all(signal.SIGCONT)  # a stopped process acts on SIGTERM once continued (as systemd does)
     except ProcessLookupError:
+        console.log("onebox-init: halted")
         return
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     while time.monotonic() < deadline:
@@ -304,14 +343,18 @@ def main(argv: list[str]) -> None:
     run_dir = os.open(instance_dir, os.O_RDONLY | os.O_DIRECTORY)
 
     def on_term(signum: int, frame: object) -> None:
+        for sig in SHUTDOWN_SIGNALS:  # one halt: a second request must not interrupt the first
+            signal.signal(sig, signal.SIG_IGN)
         raise Shutdown
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     console.log(f"onebox-init: booting {config.instance_id} ({config.driver} driver)")
     server = None
     try:
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        # Blocked by the launcher until now (see the module doc): a stop requested meanwhile runs here.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, WAKE_SIGNALS)
         if config.driver == "namespace":
             setup_namespace_root(config, console)
             root = Path("/")
@@ -319,9 +362,10 @@ def main(argv: list[str]) -> None:
             root = instance_dir / "root"
             root.mkdir(exist_ok=True)
             ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        server = imds.serve(imds.Imds(config.metadata), config.imds_address, config.imds_port)
-        if config.driver == "namespace":
-            syslog.serve(config.hostname)  # /dev/log -> /var/log/messages (host/instances/syslog.py)
+        with _signals_blocked():
+            server = imds.serve(imds.Imds(config.metadata), config.imds_address, config.imds_port)
+            if config.driver == "namespace":
+                syslog.serve(config.hostname)  # /dev/log -> /var/log/messages (host/instances/syslog.py)
         if config.driver == "namespace":
             _drop_capabilities()
         console.log(f"onebox-init: instance metadata on http://{config.imds_address}:{config.imds_port}/")

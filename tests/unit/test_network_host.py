@@ -246,6 +246,7 @@ def test_one_host_route_per_range_first_come(lab: Lab) -> None:
     lab.vpcs.append((second, [cidr]))
     link = network.ensure_vpc(second, [cidr])
     assert not link.host_route and link.reason is not None and network.host_link_name(first) in link.reason
+    assert link.contended  # held by another VPC: the VPC controller retries soon
     network.remove_vpc(first, [cidr])
     assert network.ensure_vpc(second, [cidr]).host_route
     routes = subprocess.run(["ip", "route", "show", "exact", cidr], capture_output=True, text=True).stdout
@@ -267,3 +268,22 @@ def test_a_subnet_as_large_as_its_vpc_routes(lab: Lab) -> None:
         network.ensure_vpc(vpc_id, [cidr])
         network.ensure_subnet(vpc_id, subnet_id, cidr)
         assert lab.probe(None, ip, 8080) == "hello"
+
+
+def test_unrouted_private_addresses_are_blackholed_but_the_hosts_own_are_not(lab: Lab) -> None:
+    """With a VPC on the host, an address in a private range that no VPC routes must not leave by the
+    default route (it would reach whatever the host's network does with it); the host's own networks,
+    gateway and nameservers keep their routes."""
+    vpc_id, cidr = lab.vpc()
+    for address in ("192.168.77.1", "172.20.5.5", str(ipaddress.ip_network(cidr).network_address + 1)):
+        got = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+        if address.startswith(("192.168", "172.20")):
+            assert got.returncode != 0 or "blackhole" in got.stdout, (address, got.stdout)
+        else:
+            assert f"dev {network.host_link_name(vpc_id)}" in got.stdout  # the VPC's own route wins
+    protected = [own for own, _ in network.host_networks()]
+    for piece in network.private_blackholes():
+        assert not any(piece.overlaps(own) for own in protected), piece
+    for server in network._nameservers():
+        got = subprocess.run(["ip", "route", "get", server], capture_output=True, text=True)
+        assert got.returncode == 0 and "blackhole" not in got.stdout, got.stdout + got.stderr

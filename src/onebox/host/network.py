@@ -50,11 +50,16 @@ SG_TABLE = "onebox_sg"
 SPOOF_TABLE = "onebox_spoof"
 GUARD_TABLE = "onebox_vpc_guard"
 INSTANCE_IFNAME = "eth0"
+# The private ranges (RFC 1918): while onebox has VPC links on the host, whatever of these no route holds
+# is blackholed (minus the host's own networks, gateways and nameservers), so traffic to an address no
+# VPC routes can never leave by the default route.
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 # Never a VPC: loopback, link-local (our links and IMDS live there), multicast and reserved space.
 FORBIDDEN_RANGES = tuple(
     ipaddress.ip_network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3")
 )
 
+CONTENDED = "no host route (held by another VPC) for"
 _lock = threading.RLock()  # one writer at a time: ip/nft calls on the same namespace must not interleave
 
 
@@ -91,6 +96,7 @@ class VpcLink:
 
     host_route: bool
     reason: str | None = None
+    contended: bool = False  # another VPC's link (another daemon) holds the route: it may free up
 
 
 # -- names ------------------------------------------------------------------------------------------
@@ -289,8 +295,10 @@ def ensure_vpc(vpc_id: str, cidrs: Sequence[str]) -> VpcLink:
             _ip("route", "replace", "blackhole", cidr, "metric", str(BLACKHOLE_METRIC), ns=ns)
         _ensure_router_tables(ns)
         _ensure_host_guard()
+        _ensure_private_blackholes()
         reasons = [reason for cidr in cidrs if (reason := _ensure_host_route(cidr, link)) is not None]
-    return VpcLink(host_route=not reasons, reason="; ".join(reasons) or None)
+    contended = any(reason.startswith(CONTENDED) for reason in reasons)
+    return VpcLink(host_route=not reasons, reason="; ".join(reasons) or None, contended=contended)
 
 
 def _ensure_host_route(cidr: str, link: str) -> str | None:
@@ -304,7 +312,8 @@ def _ensure_host_route(cidr: str, link: str) -> str | None:
             continue
         if ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False).overlaps(block):
             # Another daemon's VPC (or something new on the host) holds it: first come, first served.
-            return f"no host route for {cidr}: the host already routes {dst} via {dev}"
+            prefix = CONTENDED if dev.startswith(HOST_LINK_PREFIX) else "no host route for"
+            return f"{prefix} {cidr}: the host already routes {dst} via {dev}"
     if not [r for r in _ip_json("-4", "route", "show", "exact", cidr) if r.get("dev") == link]:
         _ip("route", "add", cidr, "via", ROUTER_LINK_ADDRESS, "dev", link, "onlink", "src", HOST_LINK_ADDRESS)
     _ip("route", "replace", "blackhole", cidr, "metric", str(BLACKHOLE_METRIC))
@@ -347,6 +356,51 @@ add rule inet {GUARD_TABLE} forward oifname "{HOST_LINK_PREFIX}*" drop
     )
 
 
+def private_blackholes() -> list[ipaddress.IPv4Network]:
+    """The parts of the private ranges that hold none of the host's own networks, gateways or
+    nameservers (host_networks): what `_ensure_private_blackholes` blackholes."""
+    protected = [network for network, _ in host_networks()]
+    pieces: list[ipaddress.IPv4Network] = list(PRIVATE_RANGES)
+    for own in protected:
+        next_pieces: list[ipaddress.IPv4Network] = []
+        for piece in pieces:
+            if own.subnet_of(piece) and own != piece:
+                next_pieces.extend(piece.address_exclude(own))
+            elif not piece.overlaps(own):
+                next_pieces.append(piece)
+            # else: the host's network covers the whole piece: never blackhole any of it
+        pieces = next_pieces
+    return sorted(pieces)
+
+
+def _ensure_private_blackholes() -> None:
+    """Blackhole routes (metric 4242, under anything more specific such as a VPC's host route) for the
+    private ranges minus the host's own networks. Idempotent."""
+    wanted = {str(n) for n in private_blackholes()}
+    present = {
+        str(r.get("dst"))
+        for r in _ip_json("-4", "route", "show", "type", "blackhole")
+        if r.get("metric") == BLACKHOLE_METRIC
+    }
+    for network in sorted(wanted - present):
+        _ip("route", "replace", "blackhole", network, "metric", str(BLACKHOLE_METRIC), check=False)
+
+
+def _remove_private_blackholes() -> None:
+    """Remove `_ensure_private_blackholes`' routes (once no VPC link is left on the host)."""
+    vpc_cidrs = set()
+    for route in _ip_json("-4", "route", "show"):
+        if str(route.get("dev", "")).startswith(HOST_LINK_PREFIX):
+            vpc_cidrs.add(str(route.get("dst")))
+    for route in _ip_json("-4", "route", "show", "type", "blackhole"):
+        dst = str(route.get("dst"))
+        if route.get("metric") != BLACKHOLE_METRIC or dst in vpc_cidrs:
+            continue
+        network = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+        if any(network.subnet_of(private) for private in PRIVATE_RANGES):
+            _ip("route", "del", "blackhole", dst, "metric", str(BLACKHOLE_METRIC), check=False)
+
+
 def remove_vpc(vpc_id: str, cidrs: Sequence[str]) -> None:
     """Remove the router namespace, its link, host routes and (if nothing else needs them) guards."""
     ns = router_namespace(vpc_id)
@@ -372,6 +426,7 @@ def remove_vpc(vpc_id: str, cidrs: Sequence[str]) -> None:
                 _ip("route", "del", "blackhole", cidr, "metric", str(BLACKHOLE_METRIC), check=False)
         if not any(str(e.get("ifname", "")).startswith(HOST_LINK_PREFIX) for e in _ip_json("link", "show")):
             _run(["nft", "delete", "table", "inet", GUARD_TABLE], check=False)
+            _remove_private_blackholes()
 
 
 # -- subnets ----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from onebox.controllers import Controller
+from onebox.controllers import Controller, RequeueAfter
 from onebox.host import network
 from onebox.services.ec2.security_groups import rules_for
 from onebox.services.ec2.vpc_records import PRIVATE_IP, SECURITY_GROUP, SUBNET, VPC
@@ -72,6 +72,7 @@ class VpcNetworkController(Controller[Key]):
             return
         subnets = [s for s in store.list(SUBNET, account, region) if s.spec["VpcId"] == vpc_id]
         status: dict[str, Any] = {"State": "available", "Network": "none"}
+        contended = False
         if network.available():
             network.remember_vpc(self.state_dir, vpc_id, account, region, [vpc.spec["CidrBlock"]])
             link = network.ensure_vpc(vpc_id, [vpc.spec["CidrBlock"]])
@@ -80,6 +81,7 @@ class VpcNetworkController(Controller[Key]):
             network.prune_subnets(vpc_id, [s.id for s in subnets])
             self._apply_groups(account, region, vpc_id)
             status = {"State": "available", "Network": "namespace", "HostRoute": link.host_route}
+            contended = link.contended
             if link.reason:
                 status["HostRouteReason"] = link.reason
         try:
@@ -91,7 +93,11 @@ class VpcNetworkController(Controller[Key]):
             if vpc.status != status:
                 store.update_status(VPC, account, region, vpc_id, status)
         except NotFound:
-            pass  # deleted meanwhile: its delete event brings the key back and the teardown runs
+            return  # deleted meanwhile: its delete event brings the key back and the teardown runs
+        if contended:
+            # Another daemon's VPC with the same CIDR holds the host route: take it over within
+            # seconds of it being freed rather than at the next 30 s resync.
+            raise RequeueAfter(5.0)
 
     def _apply_groups(self, account: str, region: str, vpc_id: str) -> None:
         store = self.runtime.store

@@ -130,6 +130,10 @@ def _defaults(spec: LoadBalancerSpec) -> list[str]:
         "    option idle-close-on-response",
         "    option redispatch 1",
         "    retries 2",
+        # A target that closes a connection without answering (a keep-alive connection it just closed,
+        # a server stopping between the balancer's last check and the request) gets the request again
+        # on another target, for methods that are safe to repeat (the backends disable it for others).
+        "    retry-on conn-failure empty-response",
         f"    timeout connect {CONNECT_TIMEOUT_S}s",
         f"    timeout client {idle}s",
         f"    timeout server {idle}s",
@@ -417,6 +421,7 @@ def _backend(spec: LoadBalancerSpec, group: TargetGroup) -> list[str]:
         f"backend {backend_name(group.key)}",
         f"    # {group.name} ({group.arn})",
         "    balance " + ("leastconn" if group.algorithm == "least_outstanding_requests" else "roundrobin"),
+        "    http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS",
     ]
     if not active:
         # AWS: a target group without registered targets answers 503. Draining targets finish in-flight.
@@ -458,8 +463,6 @@ def _check_backend(group: TargetGroup, target: Target) -> list[str]:
         f"server {target.key} {_host_port(target.address, target.port)} check",
         f"inter {hc.interval_s}s fall {hc.unhealthy_threshold} rise {hc.healthy_threshold}",
     ]
-    if target.namespace:
-        words.append(f"namespace {target.namespace}")
     if hc.port is not None:
         words.append(f"port {hc.port}")
     if hc.protocol == "HTTPS":
@@ -480,8 +483,6 @@ def _server(group: TargetGroup, target: Target, *, fallback: bool) -> str:
     hc = group.health_check
     name = fallback_server(target.key) if fallback else target.key
     words = [f"server {name} {_host_port(target.address, target.port)}"]
-    if target.namespace:
-        words.append(f"namespace {target.namespace}")
     if group.stickiness is not None:
         words.append(f"cookie {opaque(group.key + '/' + target.key)}")
     if group.protocol == "HTTPS":

@@ -39,7 +39,6 @@ class Target:
     port: int
     availability_zone: str | None = None
     draining: bool = False  # deregistered, within its deregistration delay: no new requests
-    namespace: str | None = None  # connect from the balancer's interface in this netns (VPC targets)
 
 
 @dataclass(frozen=True)

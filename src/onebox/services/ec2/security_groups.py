@@ -12,7 +12,7 @@ from typing import Any
 
 from onebox.aws.dispatch import RequestContext, ServiceApi
 from onebox.aws.errors import AwsError
-from onebox.host.network import FirewallRule, InterfaceRules
+from onebox.host.network import HOST_LINK_ADDRESS, FirewallRule, InterfaceRules
 from onebox.services.ec2 import vpc_records
 from onebox.services.ec2.tagging import tags_from_specifications
 from onebox.services.ec2.vpc_records import PRIVATE_IP, SECURITY_GROUP, check_dry_run
@@ -137,7 +137,13 @@ def _members(store: Store, account: str, region: str) -> dict[str, list[str]]:
     members: dict[str, list[str]] = {}
     for address in store.list(PRIVATE_IP, account, region):
         for group_id in address.spec.get("GroupIds") or []:
-            members.setdefault(group_id, []).append(address.spec["Ip"])
+            ips = members.setdefault(group_id, [])
+            ips.append(address.spec["Ip"])
+            if address.spec.get("RequesterId") == "amazon-elb" and HOST_LINK_ADDRESS not in ips:
+                # A load balancer's HAProxy connects to its targets from the host (HAProxy's servers in
+                # network namespaces fail in a worker left running by a reload), so the host link's
+                # address speaks for the balancer's interfaces in rules that name its groups.
+                ips.append(HOST_LINK_ADDRESS)
     return members
 
 

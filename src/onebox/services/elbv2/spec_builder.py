@@ -6,7 +6,6 @@ to the instance's private IP; instances that are not running are not routed to.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,31 +130,7 @@ def _health_check(group: Record) -> dp.HealthCheck:
     )
 
 
-def _sources(runtime: Runtime, lb: Record, vpc_addresses: tuple[dp.VpcAddress, ...]) -> Any:
-    """How targets are reached: from the balancer's interface in the target's zone (else the first) for
-    addresses inside the balancer's VPC, as AWS's nodes do; from the host otherwise."""
-    if not vpc_addresses:
-        return None
-    vpc = runtime.store.get("ec2:vpc", lb.account, lb.region, lb.spec["VpcId"])
-    if vpc is None or not vpc.spec.get("CidrBlock"):
-        return None
-    block = ipaddress.ip_network(vpc.spec["CidrBlock"], strict=False)
-
-    def namespace(address: str, zone: str | None) -> str | None:
-        try:
-            if ipaddress.ip_address(address) not in block:
-                return None
-        except ValueError:
-            return None
-        for vpc_address in vpc_addresses:
-            if vpc_address.zone == zone:
-                return vpc_address.namespace
-        return vpc_addresses[0].namespace
-
-    return namespace
-
-
-def _target_group(runtime: Runtime, group: Record, built: Built, sources: Any = None) -> dp.TargetGroup:
+def _target_group(runtime: Runtime, group: Record, built: Built) -> dp.TargetGroup:
     attributes = group.spec["Attributes"]
     instances: dict[str, Record] = {}
     if group.spec["TargetType"] == "instance":
@@ -184,7 +159,6 @@ def _target_group(runtime: Runtime, group: Record, built: Built, sources: Any = 
                 port=int(target["Port"]),
                 availability_zone=zone,
                 draining=target.get("DrainingSince") is not None,
-                namespace=sources(address, zone) if sources is not None else None,
             )
         )
     stickiness = None
@@ -243,11 +217,10 @@ def build(runtime: Runtime, lb: Record, vpc_addresses: tuple[dp.VpcAddress, ...]
             )
         )
     dp_groups = []
-    sources = _sources(runtime, lb, vpc_addresses)
     for arn in dict.fromkeys(used):
         group = groups_by_arn[arn]
         built.groups[group_key_of_arn(arn)] = group
-        dp_groups.append(_target_group(runtime, group, built, sources))
+        dp_groups.append(_target_group(runtime, group, built))
     built.spec = dp.LoadBalancerSpec(
         key=data_plane_key(lb.id),
         arn=lb.arn,

@@ -2,12 +2,18 @@
 through the ALB raises a 10 s alarm on the group's average CPUUtilization; the step policy grows the
 group by the step the breach falls in; the new instances serve behind the ALB; the load stops and a
 second step policy shrinks the group; an instance whose web server is killed fails the ALB's health
-checks and is replaced; an instance refresh to a new launch template version completes
-with no failed request through the ALB."""
+checks and is replaced. Then the same group switches to the seed's target-tracking
+policy ("Maintain-CPU-at-40") on its CPUUtilization at 10 s: load through the ALB raises the policy's
+own high alarm and the group (down to one instance first) grows to ceil(1 x CPU / 40), the new
+instances serving behind the ALB. Last, back at 2 instances, an instance refresh to a new launch
+template version completes with no failed request through the ALB.
+(Target tracking's scale-in needs the low alarm's 15 datapoints, 150 s at 10 s:
+tests/integration/test_autoscaling_api.py drives it through the alarm instead.)"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -63,6 +69,67 @@ def _cpu_alarm(cloudwatch, name: str, group: str, threshold: float, operator: st
         ComparisonOperator=operator,
         AlarmActions=[policy],
     )
+
+
+def _target_tracking_at_40(tier: WebTier, asg, cloudwatch) -> None:  # noqa: ANN001
+    """The seed's "Maintain-CPU-at-40" on the group's 10 s CPUUtilization (the high-resolution form AWS
+    supports: CustomizedMetricSpecification with Period 10). One instance takes the load: two cores
+    serve the instances, the ALB and the load here, so two instances sharing them never average 40 %."""
+    asg.update_auto_scaling_group(AutoScalingGroupName=tier.group, MinSize=1, DesiredCapacity=1)
+    before = {i["InstanceId"] for i in wait_for("one instance left", lambda: tier.serving(1), bound=60)}
+    tracking = asg.put_scaling_policy(
+        AutoScalingGroupName=tier.group,
+        PolicyName="Maintain-CPU-at-40",
+        PolicyType="TargetTrackingScaling",
+        EstimatedInstanceWarmup=60,
+        TargetTrackingConfiguration={
+            "CustomizedMetricSpecification": {
+                "Namespace": "AWS/EC2",
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "AutoScalingGroupName", "Value": tier.group}],
+                "Statistic": "Average",
+                "Period": 10,
+            },
+            "TargetValue": 40.0,
+        },
+    )
+    high, low = (a["AlarmName"] for a in tracking["Alarms"])
+    found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=[high, low])["MetricAlarms"]}
+    assert (found[high]["Period"], found[high]["EvaluationPeriods"], found[high]["Threshold"]) == (
+        10,
+        3,
+        40.0,
+    )
+    assert (found[low]["Period"], found[low]["EvaluationPeriods"], found[low]["Threshold"]) == (10, 15, 36.0)
+    with Load(tier.address(), tier.dns_name, "/burn.php", workers=6) as load:
+        try:
+            wait_for("the target-tracking high alarm to grow the group", lambda: tier.desired() > 1, bound=90)
+        except AssertionError:
+            alarm = cloudwatch.describe_alarms(AlarmNames=[high])["MetricAlarms"][0]
+            raise AssertionError((alarm["StateValue"], alarm["StateReason"])) from None
+        desired = tier.desired()
+        alarm = cloudwatch.describe_alarms(AlarmNames=[high])["MetricAlarms"][0]
+        assert alarm["StateValue"] == "ALARM"
+        breach = json.loads(alarm["StateReasonData"])["recentDatapoints"]
+        print(f"target tracking: CPU {breach} -> desired {desired}")
+        assert all(value > 40 for value in breach[-3:]), breach
+        # AWS's formula on the latest datapoint: ceil(current x metric / target), within MaxSize 6.
+        assert desired == min(6, math.ceil(1 * breach[-1] / 40 - 1e-9)), (breach, desired)
+        grown = wait_for("the new instances in service", lambda: tier.in_service(desired), bound=90)
+        new = {i["InstanceId"] for i in grown} - before
+        assert len(new) == desired - 1
+        load.reset_served()
+        wait_for("the new instances to serve behind the ALB", lambda: new <= load.snapshot()[2], bound=45)
+    causes = [
+        a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName=tier.group)["Activities"]
+    ]
+    assert any(
+        f"a monitor alarm {high} in state ALARM triggered policy Maintain-CPU-at-40 changing the desired "
+        f"capacity from 1 to {desired}" in c
+        for c in causes
+    ), causes
+    asg.delete_policy(AutoScalingGroupName=tier.group, PolicyName="Maintain-CPU-at-40")
+    assert cloudwatch.describe_alarms(AlarmNames=[high, low])["MetricAlarms"] == []
 
 
 def test_load_through_the_alb_grows_the_group_and_a_refresh_drops_nothing(onebox) -> None:  # noqa: ANN001
@@ -136,6 +203,10 @@ def test_load_through_the_alb_grows_the_group_and_a_refresh_drops_nothing(onebox
             a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName=tier.group)["Activities"]
         ]
         assert any("in response to an ELB system health check failure" in c for c in causes)
+
+        _target_tracking_at_40(tier, asg, cloudwatch)
+        asg.update_auto_scaling_group(AutoScalingGroupName=tier.group, MinSize=2, DesiredCapacity=2)
+        wait_for("2 instances again", lambda: tier.in_service(2), bound=60)
 
         # Instance refresh to a new launch template version, with requests flowing through the ALB.
         before = {i["InstanceId"] for i in tier.in_service(2) or []}

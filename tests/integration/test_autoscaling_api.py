@@ -527,6 +527,94 @@ def test_policies_alarms_schedules_and_hooks(onebox, setup) -> None:  # noqa: AN
     asg.delete_auto_scaling_group(AutoScalingGroupName=name)
 
 
+def test_target_tracking_alarms_at_10_s_and_scale_in_through_the_low_alarm(onebox, setup) -> None:  # noqa: ANN001
+    """The alarms a 10 s target-tracking policy owns, as AWS creates them; DisableScaleIn drops and
+    restores the low alarm; the low alarm, in ALARM on the metric's 10 s datapoints, scales in to
+    ceil(current x metric / target); DeletePolicy deletes both alarms. Launch is suspended: desired only."""
+    _, asg, _, subnets, template = setup
+    cloudwatch = onebox.client("cloudwatch")
+    name = _name("tt")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        MinSize=0,
+        MaxSize=10,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]},
+        VPCZoneIdentifier=subnets[0]["SubnetId"],
+    )
+    asg.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=["Launch"])
+    dimensions = [{"Name": "AutoScalingGroupName", "Value": name}]
+    metric = {
+        "Namespace": "Onebox/TT",
+        "MetricName": "Busy",
+        "Dimensions": dimensions,
+        "Statistic": "Average",
+    }
+
+    def put(disable_scale_in: bool, period: int = 10) -> dict:
+        return asg.put_scaling_policy(
+            AutoScalingGroupName=name,
+            PolicyName="Maintain-Busy-at-40",
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingConfiguration={
+                "CustomizedMetricSpecification": {**metric, "Period": period},
+                "TargetValue": 40.0,
+                "DisableScaleIn": disable_scale_in,
+            },
+        )
+
+    code, status, message = _error(put, False, period=20)
+    assert (code, status) == ("ValidationError", 400) and "10, 30" in message
+    policy = put(False)
+    high_name, low_name = (a["AlarmName"] for a in policy["Alarms"])
+    suffix = high_name.removeprefix(f"TargetTracking-{name}-AlarmHigh-")
+    assert len(suffix) == 36 and low_name == f"TargetTracking-{name}-AlarmLow-{suffix}"
+    found = {
+        a["AlarmName"]: a
+        for a in cloudwatch.describe_alarms(AlarmNames=[high_name, low_name])["MetricAlarms"]
+    }
+    high, low = found[high_name], found[low_name]
+    for alarm in (high, low):
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Dimensions"]) == (
+            "Onebox/TT",
+            "Busy",
+            "Average",
+            dimensions,
+        )
+        assert alarm["Period"] == 10 and alarm["AlarmActions"] == [policy["PolicyARN"]]
+        assert alarm["OKActions"] == [] and alarm["InsufficientDataActions"] == []
+        assert alarm.get("TreatMissingData", "missing") == "missing"
+        assert alarm["AlarmDescription"] == (
+            f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy['PolicyARN']}."
+        )
+    assert (high["Threshold"], high["ComparisonOperator"]) == (40.0, "GreaterThanThreshold")
+    assert (high["EvaluationPeriods"], high["DatapointsToAlarm"]) == (3, 3)
+    assert (low["Threshold"], low["ComparisonOperator"]) == (36.0, "LessThanThreshold")
+    assert (low["EvaluationPeriods"], low["DatapointsToAlarm"]) == (15, 15)
+
+    # DisableScaleIn: the low alarm goes; turning scale-in back on brings it back under the same name.
+    assert [a["AlarmName"] for a in put(True)["Alarms"]] == [high_name]
+    assert cloudwatch.describe_alarms(AlarmNames=[low_name])["MetricAlarms"] == []
+    assert [a["AlarmName"] for a in put(False)["Alarms"]] == [high_name, low_name]
+
+    # Scale-in: 4 wanted, the metric at 10 % against 40 %: ceil(4 x 10 / 40) = 1.
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=4)
+    cloudwatch.put_metric_data(
+        Namespace="Onebox/TT",
+        MetricData=[{"MetricName": "Busy", "Dimensions": dimensions, "Value": 10.0, "StorageResolution": 1}],
+    )
+    cloudwatch.set_alarm_state(AlarmName=low_name, StateValue="ALARM", StateReason="test")
+    deadline = time.monotonic() + 10
+    while _group_desired(asg, name) == 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _group_desired(asg, name) == 1
+
+    asg.delete_policy(AutoScalingGroupName=name, PolicyName="Maintain-Busy-at-40")
+    assert cloudwatch.describe_alarms(AlarmNames=[high_name, low_name])["MetricAlarms"] == []
+    assert asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"] == []
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=0)
+    asg.delete_auto_scaling_group(AutoScalingGroupName=name)
+
+
 def test_the_aws_cli_speaks_to_auto_scaling(onebox, setup) -> None:  # noqa: ANN001
     _, asg, _, subnets, template = setup
     name = _name("cli")

@@ -43,7 +43,11 @@ PREDEFINED = {
     "ASGAverageNetworkOut": ("AWS/EC2", "NetworkOut", "Average"),
     "ALBRequestCountPerTarget": ("AWS/ApplicationELB", "RequestCountPerTarget", "Sum"),
 }
-HIGH_PERIODS, LOW_PERIODS = 3, 15  # AWS's legacy target-tracking alarm cadence
+# The datapoints AWS's target-tracking alarms need: 3 of 3 to scale out, 15 of 15 to scale in. The
+# count is the same at a high-resolution period (CustomizedMetricSpecification.Period 10 or 30): the
+# alarms then evaluate 10 s or 30 s datapoints, so 30 s / 150 s at 10 s instead of 3 / 15 minutes.
+HIGH_PERIODS, LOW_PERIODS = 3, 15
+TRACKING_PERIODS = (10, 30, 60)  # TargetTrackingMetricStat / CustomizedMetricSpecification Period
 LEDGER_SLACK = 60.0  # launch time allowed on top of the warm-up before a scale-out stops counting
 
 
@@ -138,6 +142,15 @@ def _check_policy(params: dict[str, Any]) -> dict[str, Any]:
             and not (custom.get("MetricName") and custom.get("Namespace") and custom.get("Statistic"))
         ):
             raise validation("CustomizedMetricSpecification needs MetricName, Namespace and Statistic.")
+        if custom:
+            periods = [custom.get("Period")] + [
+                (query.get("MetricStat") or {}).get("Period") for query in custom.get("Metrics") or []
+            ]
+            for period in periods:
+                if period is not None and int(period) not in TRACKING_PERIODS:
+                    raise validation(
+                        f"Invalid metric period {period}: the accepted values are 10, 30 and 60 seconds."
+                    )
         if config.get("TargetValue") is None or float(config["TargetValue"]) <= 0:
             raise validation("TargetValue must be greater than 0.")
         spec["TargetTrackingConfiguration"] = {

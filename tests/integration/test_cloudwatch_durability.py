@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 
-
-def _wait_gone(pid: int, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
+from tests.conftest import process_gone
 
 
 def test_points_acknowledged_before_kill_9_are_all_there_once(fresh_onebox) -> None:
@@ -35,7 +25,7 @@ def test_points_acknowledged_before_kill_9_are_all_there_once(fresh_onebox) -> N
         )
     daemon_pid = int((box.state_dir / "run" / "daemon.pid").read_text())
     os.kill(daemon_pid, signal.SIGKILL)
-    assert _wait_gone(daemon_pid)
+    assert process_gone(daemon_pid)
 
     result = box.cli("up", "--detach", check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -7,9 +7,10 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
+
+from tests.conftest import process_gone
 
 
 def _dns_query(port: int, name: str) -> list[str]:
@@ -32,17 +33,6 @@ def _dns_port(box) -> int:
     return json.loads((box.state_dir / "config.json").read_text())["dns_port"]
 
 
-def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_up_status_down(fresh_onebox) -> None:
     box = fresh_onebox
     with urllib.request.urlopen(f"{box.endpoint}/_onebox/health", timeout=5) as response:
@@ -58,7 +48,7 @@ def test_up_status_down(fresh_onebox) -> None:
 
     down = box.cli("down")
     assert "stopped" in down.stdout
-    assert _wait_gone(dns_pid), "down left the DNS server running"
+    assert process_gone(dns_pid), "down left the DNS server running"
     assert box.cli("status", check=False).returncode == 3
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", box.port)) != 0
@@ -80,7 +70,7 @@ def test_kill_9_keeps_children_serving_and_next_up_adopts_them(fresh_onebox) -> 
     dns_pid = {p["name"]: p for p in _status(box)["processes"]}["dns"]["pid"]
 
     os.kill(daemon_pid, signal.SIGKILL)
-    assert _wait_gone(daemon_pid)
+    assert process_gone(daemon_pid)
     # The data plane keeps serving while the daemon is down.
     assert _dns_query(_dns_port(box), "s3.localhost") == ["127.0.0.1"]
     os.kill(dns_pid, 0)
@@ -92,7 +82,7 @@ def test_kill_9_keeps_children_serving_and_next_up_adopts_them(fresh_onebox) -> 
     assert [k["KeyPairId"] for k in pairs] == [created["KeyPairId"]]
 
     box.cli("down")
-    assert _wait_gone(dns_pid)
+    assert process_gone(dns_pid)
 
 
 def test_down_after_crash_stops_orphans(fresh_onebox) -> None:
@@ -100,8 +90,8 @@ def test_down_after_crash_stops_orphans(fresh_onebox) -> None:
     daemon_pid = int((box.state_dir / "run" / "daemon.pid").read_text())
     dns_pid = {p["name"]: p for p in _status(box)["processes"]}["dns"]["pid"]
     os.kill(daemon_pid, signal.SIGKILL)
-    assert _wait_gone(daemon_pid)
+    assert process_gone(daemon_pid)
     result = box.cli("down")
     assert "dns" in result.stdout
-    assert _wait_gone(dns_pid)
+    assert process_gone(dns_pid)
     assert not list(Path(box.state_dir, "run").glob("*.json"))

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.config import Config
 
-from tests.integration.test_lifecycle import _wait_gone
+from tests.conftest import process_gone
 
 MIB = 1024 * 1024
 
@@ -73,7 +73,7 @@ def test_kill_9_during_concurrent_uploads_keeps_every_acknowledged_object_whole(
     assert enough.wait(120)
     daemon_pid = int((box.state_dir / "run" / "daemon.pid").read_text())
     os.kill(daemon_pid, signal.SIGKILL)
-    assert _wait_gone(daemon_pid)
+    assert process_gone(daemon_pid)
     stop.set()
     for thread in threads:
         thread.join(60)

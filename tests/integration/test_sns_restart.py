@@ -5,21 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import urllib.request
 
+from tests.conftest import process_gone
 from tests.integration.test_sns_live import Subscriber, verify
-
-
-def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_pending_delivery_survives_kill_9(fresh_onebox) -> None:
@@ -44,7 +33,7 @@ def test_pending_delivery_survives_kill_9(fresh_onebox) -> None:
         assert first["MessageId"] == message_id
         daemon_pid = int((box.state_dir / "run" / "daemon.pid").read_text())
         os.kill(daemon_pid, signal.SIGKILL)
-        assert _wait_gone(daemon_pid)
+        assert process_gone(daemon_pid)
 
         box.cli("up", "--detach")
         headers, retried = subscriber.next()

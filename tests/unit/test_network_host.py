@@ -41,11 +41,25 @@ except OSError as e:
 
 
 def _free_cidr() -> str:
-    """A /16 in 10.100-10.199 that nothing on the host uses (never near the 10.255 nameserver)."""
+    """A /16 in 10.100-10.199 that nothing on the host uses (never near the 10.255 nameserver), not even
+    another daemon's VPC (a live test daemon may hold a 10.x range: host_conflict allows those)."""
     while True:
         cidr = f"10.{random.randint(100, 199)}.0.0/16"
-        if network.host_conflict(cidr) is None:
+        if network.host_conflict(cidr) is None and not _routed(cidr):
             return cidr
+
+
+def _routed(cidr: str) -> bool:
+    block = ipaddress.ip_network(cidr)
+    listing = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        words = line.split()
+        if not words or words[0] in ("blackhole", "default"):
+            continue
+        destination = words[0] if "/" in words[0] else f"{words[0]}/32"
+        if ipaddress.ip_network(destination, strict=False).overlaps(block):
+            return True
+    return False
 
 
 class Lab:

@@ -74,6 +74,21 @@ def _activity(ctx: RequestContext, group: Record, description: str, cause: str, 
     )
 
 
+def _set_desired(ctx: RequestContext, group: Record, new: int, request: str) -> None:
+    """Record a user request's change of the group's desired capacity, with AWS's cause text."""
+    now = ctx.runtime.clock.time()
+    desired = int(group.spec["DesiredCapacity"])
+    ctx.runtime.store.update(
+        group,
+        spec={
+            **group.spec,
+            "DesiredCapacity": new,
+            "DesiredCause": desired_cause(now, request, desired, new),
+            "DesiredChangedAt": now,
+        },
+    )
+
+
 @api.operation("TerminateInstanceInAutoScalingGroup")
 def terminate_instance_in_auto_scaling_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     store = ctx.runtime.store
@@ -97,15 +112,7 @@ def terminate_instance_in_auto_scaling_group(ctx: RequestContext, params: dict[s
                     "flag to false or lower group's min size."
                 )
             cause += f", shrinking the capacity from {desired} to {desired - 1}."
-            store.update(
-                group,
-                spec={
-                    **group.spec,
-                    "DesiredCapacity": desired - 1,
-                    "DesiredCause": desired_cause(now, "a user request", desired, desired - 1),
-                    "DesiredChangedAt": now,
-                },
-            )
+            _set_desired(ctx, group, desired - 1, "a user request")
         else:
             cause += "."
         activity_id = _activity(ctx, group, f"Terminating EC2 instance: {instance_id}", cause, instance_id)
@@ -200,17 +207,7 @@ def detach_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
                 raise validation(
                     f"The number of instances to detach ({len(found)}) would bring the group below its min size ({group.spec['MinSize']})."
                 )
-            store.update(
-                group,
-                spec={
-                    **group.spec,
-                    "DesiredCapacity": desired - len(found),
-                    "DesiredCause": desired_cause(
-                        now, "a user request DetachInstances", desired, desired - len(found)
-                    ),
-                    "DesiredChangedAt": now,
-                },
-            )
+            _set_desired(ctx, group, desired - len(found), "a user request DetachInstances")
         for member in found:
             cause = f"At {iso(now)} instance {member.id} was detached in response to a user request"
             cause += (
@@ -267,17 +264,7 @@ def enter_standby(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
                 raise validation(
                     f"Putting {len(found)} instance(s) in Standby would bring the desired capacity below the group's min size ({group.spec['MinSize']})."
                 )
-            store.update(
-                group,
-                spec={
-                    **group.spec,
-                    "DesiredCapacity": desired - len(found),
-                    "DesiredCause": desired_cause(
-                        now, "a user request EnterStandby", desired, desired - len(found)
-                    ),
-                    "DesiredChangedAt": now,
-                },
-            )
+            _set_desired(ctx, group, desired - len(found), "a user request EnterStandby")
         for member in found:
             cause = f"At {iso(now)} instance {member.id} was moved to standby in response to a user request"
             cause += (
@@ -312,17 +299,7 @@ def exit_standby(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
             raise validation(
                 f"Moving {len(found)} instance(s) out of Standby would exceed the group's max size ({group.spec['MaxSize']})."
             )
-        store.update(
-            group,
-            spec={
-                **group.spec,
-                "DesiredCapacity": desired + len(found),
-                "DesiredCause": desired_cause(
-                    now, "a user request ExitStandby", desired, desired + len(found)
-                ),
-                "DesiredChangedAt": now,
-            },
-        )
+        _set_desired(ctx, group, desired + len(found), "a user request ExitStandby")
         for member in found:
             cause = (
                 f"At {iso(now)} instance {member.id} was moved out of standby in response to a user request, "
